@@ -1,0 +1,205 @@
+"""Sentence embeddings for the empathy analysis: all-MiniLM-L6-v2, run in plain numpy.
+
+Why not sentence-transformers at run time: importing torch + transformers + sentence-transformers
+costs ~6 s on the 2-core review machine, more than the whole language analysis may add to a
+5-minute review (≤ 10 % of 20–30 s). The model is a 6-layer BERT (22 M parameters); its forward
+pass is a dozen matrix products, so numpy with the same weights (safetensors) and the same
+WordPiece tokenizer (`tokenizers`, Rust) loads in ~0.2 s and gives the same vectors
+(cosine > 0.9999 against sentence-transformers; tests/test_empathy_model.py checks it).
+`load_sentence_transformer` keeps the reference implementation available.
+
+Output contract (the `Embedder` protocol): `encode(texts) -> (n, 384)` float32, L2-normalised
+(mean pooling over tokens, then normalisation — what the model's modules.json prescribes).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_BATCH = 32           # sentences per forward pass; sorted by length so padding stays small
+_MAX_TOKENS = 256     # the model's max_seq_length (sentence_bert_config.json)
+
+
+class Embedder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, d) float32, each row L2-normalised."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    qkv_w: np.ndarray     # (h, 3h): query, key and value projections fused into one product
+    qkv_b: np.ndarray
+    out_w: np.ndarray
+    out_b: np.ndarray
+    ln1_g: np.ndarray
+    ln1_b: np.ndarray
+    up_w: np.ndarray
+    up_b: np.ndarray
+    down_w: np.ndarray
+    down_b: np.ndarray
+    ln2_g: np.ndarray
+    ln2_b: np.ndarray
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): the model uses exact (erf) GELU and numpy has
+    # no erf; scipy would be one more heavy import for one function.
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
+
+
+def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * g + b
+
+
+class NumpyMiniLM:
+    """BERT encoder + mean pooling + L2 normalisation, weights from a sentence-transformers folder."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        cfg = json.loads((model_dir / "config.json").read_text())
+        self.name = f"numpy:{model_dir.resolve()}"
+        self._heads = int(cfg["num_attention_heads"])
+        self._eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tok.no_padding()  # the shipped tokenizer pads every input to 128: we pad per batch
+        self._tok.enable_truncation(_MAX_TOKENS)
+        w = load_file(str(model_dir / "model.safetensors"))
+        w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in w.items()}
+        self._word = w["embeddings.word_embeddings.weight"]
+        self._pos = w["embeddings.position_embeddings.weight"]
+        self._type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self._emb_g, self._emb_b = w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]
+        self._layers = tuple(_load_layer(w, i) for i in range(int(cfg["num_hidden_layers"])))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        dim = self._word.shape[1]
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = [enc.ids for enc in self._tok.encode_batch(list(texts))]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for s in range(0, len(order), _BATCH):
+            chunk = order[s:s + _BATCH]
+            out[chunk] = self._encode_batch([ids[i] for i in chunk])
+        return out
+
+    def _encode_batch(self, ids: list[list[int]]) -> np.ndarray:
+        n, length = len(ids), max(len(x) for x in ids)
+        tok = np.zeros((n, length), dtype=np.int64)
+        mask = np.zeros((n, length), dtype=np.float32)
+        for i, row in enumerate(ids):
+            tok[i, :len(row)] = row
+            mask[i, :len(row)] = 1.0
+        x = self._word[tok] + self._pos[:length] + self._type0
+        x = _layer_norm(x, self._emb_g, self._emb_b, self._eps)
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]  # padded keys get no attention
+        for layer in self._layers:
+            x = self._block(x, bias, layer)
+        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def _block(self, x: np.ndarray, bias: np.ndarray, p: _Layer) -> np.ndarray:
+        n, length, h = x.shape
+        d = h // self._heads
+        qkv = (x @ p.qkv_w + p.qkv_b).reshape(n, length, 3, self._heads, d).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                                   # (n, heads, L, d)
+        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(d)) + bias
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        attn = scores / scores.sum(-1, keepdims=True)
+        ctx = (attn @ v).transpose(0, 2, 1, 3).reshape(n, length, h)
+        x = _layer_norm(x + ctx @ p.out_w + p.out_b, p.ln1_g, p.ln1_b, self._eps)
+        ff = _gelu(x @ p.up_w + p.up_b) @ p.down_w + p.down_b
+        return _layer_norm(x + ff, p.ln2_g, p.ln2_b, self._eps)
+
+
+def _load_layer(w: Mapping[str, np.ndarray], i: int) -> _Layer:
+    pre = f"encoder.layer.{i}."
+
+    def lin(name: str) -> tuple[np.ndarray, np.ndarray]:
+        # torch Linear stores (out, in); transpose once here so every product is x @ W
+        return np.ascontiguousarray(w[pre + name + ".weight"].T), w[pre + name + ".bias"]
+
+    (qw, qb), (kw, kb), (vw, vb) = lin("attention.self.query"), lin("attention.self.key"), lin("attention.self.value")
+    out_w, out_b = lin("attention.output.dense")
+    up_w, up_b = lin("intermediate.dense")
+    down_w, down_b = lin("output.dense")
+    return _Layer(
+        qkv_w=np.ascontiguousarray(np.concatenate([qw, kw, vw], axis=1)), qkv_b=np.concatenate([qb, kb, vb]),
+        out_w=out_w, out_b=out_b,
+        ln1_g=w[pre + "attention.output.LayerNorm.weight"], ln1_b=w[pre + "attention.output.LayerNorm.bias"],
+        up_w=up_w, up_b=up_b, down_w=down_w, down_b=down_b,
+        ln2_g=w[pre + "output.LayerNorm.weight"], ln2_b=w[pre + "output.LayerNorm.bias"],
+    )
+
+
+class SentenceTransformerEmbedder:
+    """The reference implementation (torch); slower to load, used to check the numpy port."""
+
+    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+        _torchaudio_without_extension()
+        from sentence_transformers import SentenceTransformer
+
+        self.name = f"st:{model_dir.resolve()}"
+        self._model = SentenceTransformer(str(model_dir), device=device)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vecs = self._model.encode(list(texts), batch_size=_BATCH, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def _torchaudio_without_extension() -> None:
+    # transformers imports torchaudio; the PyPI torchaudio wheel's compiled extension needs CUDA
+    # libraries absent from the CPU torch build. Only pure-Python parts are used: skip the .so.
+    import sys
+
+    try:
+        import torchaudio  # noqa: F401
+    except OSError:
+        sys.modules["torchaudio._extension.utils"]._load_lib = lambda lib: False  # type: ignore[attr-defined]
+        import torchaudio  # noqa: F401
+
+
+_CACHE: dict[tuple[str, str, str], Embedder] = {}
+
+
+def load_embedder(model_dir: Path | None = None, device: str = "cpu", backend: str = "numpy") -> Embedder:
+    """The MiniLM sentence embedder, loaded once per process (later calls return the same object).
+
+    backend "numpy" (default; CPU, fast to load) or "sentence-transformers" (torch; honours `device`).
+    """
+    from audio_pipeline.models import find_sentence_model
+
+    path = Path(model_dir) if model_dir is not None else find_sentence_model()
+    key = (str(path.resolve()), device, backend)
+    if key not in _CACHE:
+        if backend == "numpy":
+            _CACHE[key] = NumpyMiniLM(path)
+        elif backend in ("sentence-transformers", "st", "torch"):
+            _CACHE[key] = SentenceTransformerEmbedder(path, device)
+        else:
+            raise ValueError(f"unknown embedder backend '{backend}' (numpy | sentence-transformers)")
+        log.debug("sentence embedder loaded: %s (%s)", path, backend)
+    return _CACHE[key]

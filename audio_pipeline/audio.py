@@ -1,0 +1,152 @@
+"""Load and validate call audio: decode, check, resample to the models' rate, keep channels.
+
+Every failure a user can cause raises AudioError with one line they can act on.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# containers soundfile (libsndfile) cannot read; PyAV (bundled FFmpeg) decodes them
+_PYAV_SUFFIXES = {".m4a", ".mp4", ".aac", ".opus", ".webm", ".mka", ".mkv", ".wma", ".amr", ".3gp"}
+
+
+class AudioError(ValueError):
+    """Input audio a user must fix (missing, empty, not audio, unsupported layout)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """Decoded call audio. `samples` is (channels, n) float32 at `sample_rate`."""
+
+    path: str
+    samples: np.ndarray
+    sample_rate: int
+    source_rate: int
+    sha256: str
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+    def channel(self, index: int) -> np.ndarray:
+        return self.samples[index]
+
+    def mono(self) -> np.ndarray:
+        return self.samples.mean(axis=0).astype(np.float32)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+
+
+def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:
+        raise _Undecodable(str(exc)) from None
+    except RuntimeError as exc:  # older soundfile raises RuntimeError
+        raise _Undecodable(str(exc)) from None
+    return data.T, int(rate)
+
+
+def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
+    try:
+        import av
+    except ImportError:
+        raise _Undecodable("PyAV is not installed") from None
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.audio
+            if not streams:
+                raise _Undecodable("no audio stream")
+            stream = streams[0]
+            rate = stream.codec_context.sample_rate
+            chunks = []
+            for frame in container.decode(stream):
+                arr = frame.to_ndarray()
+                if arr.ndim == 1 or frame.format.is_packed:
+                    arr = arr.reshape(-1, frame.layout.nb_channels).T
+                chunks.append(_to_float(arr))
+    except av.error.FFmpegError as exc:
+        raise _Undecodable(str(exc)) from None
+    if not chunks:
+        raise _Undecodable("no audio frames")
+    return np.concatenate(chunks, axis=1), int(rate)
+
+
+def _to_float(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32)
+    info = np.iinfo(arr.dtype)
+    return (arr.astype(np.float32) / max(abs(info.min), info.max)).astype(np.float32)
+
+
+class _Undecodable(Exception):
+    pass
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    """(channels, n) float32 and the file's own sample rate."""
+    order = (_decode_pyav, _decode_soundfile) if path.suffix.lower() in _PYAV_SUFFIXES else (
+        _decode_soundfile, _decode_pyav)
+    errors = []
+    for decoder in order:
+        try:
+            return decoder(path)
+        except _Undecodable as exc:
+            errors.append(str(exc))
+    log.debug("decoders failed for %s: %s", path, errors)
+    raise AudioError(f"{path}: not a readable audio file (unknown format, or the file is truncated/corrupt)")
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling with soxr (high quality); each channel independently."""
+    if source_rate == target_rate:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    out = soxr.resample(samples.T, source_rate, target_rate, quality="HQ")
+    return np.ascontiguousarray(np.atleast_2d(out.T), dtype=np.float32)
+
+
+def load(path: str | Path, sample_rate: int = 16000, min_duration: float = 0.1,
+         max_channels: int = 2) -> Audio:
+    """Decode `path`, validate it, resample to `sample_rate`."""
+    p = Path(path)
+    _check_path(p)
+    samples, rate = decode(p)
+    if samples.size == 0 or samples.shape[1] / rate < min_duration:
+        raise AudioError(f"{p}: audio is empty or shorter than {min_duration:g} s")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{p}: audio holds NaN or infinite samples (corrupt float data)")
+    if samples.shape[0] > max_channels:
+        raise AudioError(f"{p}: {samples.shape[0]} channels; only mono or stereo calls are supported "
+                         f"(map the agent/customer channels with --channels)")
+    return Audio(path=str(p), samples=resample(samples, rate, sample_rate), sample_rate=sample_rate,
+                 source_rate=rate, sha256=sha256_of(p))

@@ -1,0 +1,240 @@
+"""Options, one frozen dataclass per stage: configs/default.yaml < user YAML < CLI overrides.
+
+Every key in a user file must exist in the defaults, so a typo is an error, not a silent no-op.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override a user must fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOptions:
+    sample_rate: int
+    max_channels_without_mapping: int
+    min_duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOptions:
+    agent: int
+    customer: int
+    same_mix_correlation: float
+    silent_channel_dbfs: float
+
+
+@dataclass(frozen=True, slots=True)
+class AsrOptions:
+    model: str
+    device: str
+    compute_type: str
+    language: str
+    beam_size: int
+    vad_filter: bool
+    vad_min_silence_ms: int
+    vad_speech_pad_ms: int
+    vad_threshold: float
+    no_speech_prob_max: float
+    avg_logprob_min: float
+    compression_ratio_max: float
+    word_probability_min: float
+    crosstalk_margin_db: float
+    cpu_threads: int
+    batch_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOptions:
+    segment_join_gap: float
+    interruption_min_overlap: float
+    backchannel_max_duration: float
+    backchannel_max_words: int
+    backchannel_phrases: tuple[str, ...]
+    floor_taken_min_after: float
+    dead_air_min: float
+    dead_air_at_edges: bool
+    long_hold_min: float
+    hold_announce_window: float
+    hold_phrases: tuple[str, ...]
+    slow_response_min: float
+    monologue_min: float
+    monologue_pause_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class SeverityOptions:
+    interruption: str
+    interruption_critical_count: int
+    dead_air: str
+    dead_air_announced: str
+    dead_air_critical: float
+    long_hold: str
+    slow_response: str
+    long_monologue: str
+    long_monologue_critical: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlagOptions:
+    agent_interruptions_min: int
+    dead_air_unannounced_min: int
+    long_hold_min: int
+    slow_responses_min: int
+    long_monologues_min: int
+    dismissive_min: int
+    missed_empathy_min: int
+    sympathy_min: int
+    no_speech: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EmpathyOptions:
+    enabled: bool
+    lexicon: str
+    semantic: bool
+    semantic_model: str
+    similarity_empathy: float
+    similarity_dismissive: float
+    similarity_sympathy: float
+    similarity_distress: float
+    missed_window: float
+    severity_dismissive: str
+    severity_sympathy: str
+    severity_missed: str
+
+    @property
+    def lexicon_path(self) -> Path:
+        p = Path(self.lexicon)
+        return p if p.is_absolute() else CONFIG_DIR / p
+
+
+@dataclass(frozen=True, slots=True)
+class DiarizationOptions:
+    min_speakers: int
+    max_speakers: int
+    num_speakers: int | None
+    segmentation_step: float
+    clustering_threshold: float
+    min_cluster_size: int
+    embedding_batch_size: int
+    agent_speaker: str | None
+    other_min_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """Nightly batch (audio_pipeline.batch). How files are run, never how a call is judged, so the
+    batch section is left out of the review fingerprint (batch.review_fingerprint)."""
+
+    engine: str
+    workers: int
+    address: str | None
+    formats: tuple[str, ...]
+    extensions: tuple[str, ...]
+    in_flight_per_worker: int
+    ray_num_cpus: float
+    ray_num_gpus: float
+    retry_failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    audio: AudioOptions
+    channels: ChannelOptions
+    asr: AsrOptions
+    turns: TurnOptions
+    severity: SeverityOptions
+    flags: FlagOptions
+    empathy: EmpathyOptions
+    diarization: DiarizationOptions
+    batch: BatchOptions
+    raw: Mapping[str, Any]
+
+    def fingerprint(self) -> str:
+        """Stable hash of every setting that can change a review (batch skips on it)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "raw"}
+
+
+def _merge(base: dict, override: Mapping[str, Any], where: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in out:
+            raise ConfigError(f"unknown setting '{where}{key}'")
+        if isinstance(out[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"setting '{where}{key}' must be a mapping")
+            out[key] = _merge(out[key], value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
+def _section(cls: type, data: Mapping[str, Any], name: str):
+    kwargs = {}
+    for f in fields(cls):
+        value = data[f.name]
+        if isinstance(value, list):
+            value = tuple(str(v).lower() for v in value)
+        kwargs[f.name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"section '{name}': {exc}") from None
+
+
+def dotted(overrides: Mapping[str, Any]) -> dict:
+    """{'asr.model': 'base'} -> {'asr': {'model': 'base'}}; None values are dropped."""
+    out: dict = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    data = _read_yaml(DEFAULT_CONFIG)
+    if path is not None:
+        data = _merge(data, _read_yaml(Path(path)), "")
+    if overrides:
+        data = _merge(data, dotted(overrides), "")
+    sections = {name: _section(eval_type(tp), data[name], name) for name, tp in _SECTIONS.items()}
+    return Config(**sections, raw=data)
+
+
+def eval_type(tp: Any) -> type:
+    # fields() gives string annotations under `from __future__ import annotations`
+    return globals()[tp] if isinstance(tp, str) else tp

@@ -1,0 +1,152 @@
+"""One call in, one Review out: load → split into agent/customer → transcribe → analyse → review.
+
+`Reviewer` holds the loaded models, so a batch worker builds one and reviews many files. The
+diarizer and the sentence embedder load on first need: a stereo call never imports torch unless
+the empathy analysis asks for embeddings.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import audio as audio_mod
+from .analysis.turns import analyze_turns
+from .audio import Audio, AudioError
+from .config import Config
+from .review import build_review
+from .transcribe import Transcriber, WhisperTranscriber, clean_segments, frame_db, to_utterances
+from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMap:
+    agent: int
+    customer: int
+
+    @classmethod
+    def parse(cls, text: str) -> "ChannelMap":
+        """'agent=0,customer=1' → ChannelMap(0, 1)."""
+        try:
+            pairs = dict(part.split("=") for part in text.replace(" ", "").split(","))
+            return cls(agent=int(pairs["agent"]), customer=int(pairs["customer"]))
+        except (ValueError, KeyError):
+            raise AudioError(f"--channels must look like agent=0,customer=1, got '{text}'") from None
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12))
+
+
+def stereo_layout(a: Audio, cmap: ChannelMap, cfg: Config) -> tuple[str, str]:
+    """('stereo'|'mono', reason): a two-channel file is only split by channel when the channels
+    really carry different parties."""
+    if max(cmap.agent, cmap.customer) >= a.channels:
+        raise AudioError(f"{a.path}: channel {max(cmap.agent, cmap.customer)} requested, "
+                         f"file has {a.channels} channel(s)")
+    agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
+    levels = {"agent": _rms_db(agent), "customer": _rms_db(customer)}
+    silent = [role for role, db in levels.items() if db < cfg.channels.silent_channel_dbfs]
+    if len(silent) == 1:
+        return "mono", f"the {silent[0]} channel is silent ({levels[silent[0]]:.0f} dBFS)"
+    if np.std(agent) > 0 and np.std(customer) > 0:
+        corr = float(np.corrcoef(agent, customer)[0, 1])
+        if corr >= cfg.channels.same_mix_correlation:
+            return "mono", f"both channels carry the same mix (correlation {corr:.3f})"
+    return "stereo", ""
+
+
+class Reviewer:
+    """Loads models once; `review(path)` turns one recording into a Review."""
+
+    def __init__(self, cfg: Config, device: str = "auto", transcriber: Transcriber | None = None):
+        self.cfg = cfg
+        self.transcriber = transcriber or WhisperTranscriber(cfg.asr, device=device)
+        self.device = self.transcriber.device
+        self._diarizer = None
+        self._language = None
+
+    # -- lazily loaded models -------------------------------------------------------------
+    def diarizer(self):
+        if self._diarizer is None:
+            from .diarize import Diarizer
+
+            self._diarizer = Diarizer(self.cfg.diarization, device=self.device)
+        return self._diarizer
+
+    def language(self):
+        if self._language is None:
+            from .language import LanguageAnalyzer
+
+            self._language = LanguageAnalyzer(self.cfg.empathy, device=self.device)
+        return self._language
+
+    # -- stages ---------------------------------------------------------------------------
+    def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
+        dbs = {role: frame_db(a.channel(idx), a.sample_rate)
+               for role, idx in (("agent", cmap.agent), ("customer", cmap.customer))}
+        utterances: list[Utterance] = []
+        for role, idx in (("agent", cmap.agent), ("customer", cmap.customer)):
+            progress(f"transcribing {role} channel")
+            other = "customer" if role == "agent" else "agent"
+            segments = self.transcriber.transcribe(a.channel(idx), a.sample_rate)
+            segments = clean_segments(segments, self.cfg.asr, dbs[role], dbs[other])
+            utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
+        return utterances
+
+    def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
+                         agent_speaker: str | None) -> tuple[list[Utterance], RoleDecision]:
+        from .diarize import diarized_utterances
+
+        progress("diarizing")
+        dia = self.diarizer()(samples, sr)
+        progress("transcribing")
+        segments = clean_segments(self.transcriber.transcribe(samples, sr), self.cfg.asr)
+        return diarized_utterances(segments, dia, self.cfg, agent_speaker)
+
+    def review(self, path: str | Path, *, channels: ChannelMap | None = None, force_mono: bool = False,
+               agent_speaker: str | None = None, progress: Progress = lambda stage: None) -> Review:
+        cfg = self.cfg
+        cmap = channels or ChannelMap(cfg.channels.agent, cfg.channels.customer)
+        progress("loading audio")
+        a = audio_mod.load(path, cfg.audio.sample_rate, cfg.audio.min_duration,
+                           max_channels=64 if channels else cfg.audio.max_channels_without_mapping)
+        notes: list[Finding] = []
+        layout, why = ("mono", "") if a.channels == 1 or force_mono else stereo_layout(a, cmap, cfg)
+        roles = None
+        if layout == "stereo":
+            utterances = self._transcribe_stereo(a, cmap, progress)
+        else:
+            if why:
+                log.warning("%s: %s; reviewing it as a mono recording", a.path, why)
+                notes.append(_layout_note(why, a.duration))
+            mono = a.mono() if a.channels == 1 or force_mono or "same mix" in why else _loud_channel(a, cmap)
+            utterances, roles = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
+        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration)
+        progress("analysing")
+        ta = analyze_turns(conv, cfg.turns, cfg.severity)
+        language, lang_metrics = ([], None)
+        if cfg.empathy.enabled and conv.utterances:
+            language, lang_metrics = self.language().analyze(conv)
+        info = AudioInfo(path=a.path, sha256=a.sha256, duration=a.duration, sample_rate=a.source_rate,
+                         channels=a.channels, mode="stereo" if layout == "stereo" else "mono-diarized")
+        models = ModelInfo(asr=self.transcriber.name,
+                           diarization=self._diarizer.name if layout == "mono" and self._diarizer else None,
+                           device=self.device)
+        return build_review(info, models, conv, ta, cfg, language + notes, lang_metrics, roles)
+
+
+def _loud_channel(a: Audio, cmap: ChannelMap) -> np.ndarray:
+    agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
+    return agent if _rms_db(agent) >= _rms_db(customer) else customer
+
+
+def _layout_note(why: str, duration: float) -> Finding:
+    return Finding(type="audio_layout", speaker=None, start=0.0, end=duration, severity="info",
+                   message=f"Stereo file reviewed as mono: {why}", rule="channels.layout_check")
