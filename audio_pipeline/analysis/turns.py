@@ -86,7 +86,7 @@ def _covered_by_phrases(text: str, phrases: Sequence[str]) -> bool:
     reachable = [True] + [False] * len(tokens)
     for i in range(len(tokens)):
         if reachable[i]:
-            for n in range(1, longest + 1):
+            for n in range(1, min(longest, len(tokens) - i) + 1):
                 if tuple(tokens[i:i + n]) in vocab:
                     reachable[i + n] = True
     return reachable[-1]
