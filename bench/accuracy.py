@@ -1,0 +1,107 @@
+"""Accuracy of full reviews against labelled synthetic calls: precision/recall/F1 per finding type,
+backchannels mistaken for interruptions, and WER per speaker.
+
+    python bench/accuracy.py [DIR] [--mono] [--json OUT.json]
+
+DIR holds NAME.wav/.flac + NAME.truth.json pairs (default bench/.data/calls, made by
+`make bench-data`; samples/ works too). --mono mixes each call to one channel first, so the
+diarization path is measured on the same calls.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from audio_pipeline.evaluation import Tally, normalise_text, overlap, score  # noqa: E402
+
+# (finding type, speaker or None for any): the rows of the report
+ROWS = [("interruption", "agent"), ("interruption", "customer"), ("backchannel", None), ("dead_air", None),
+        ("slow_response", None), ("long_monologue", None), ("missed_empathy", None)]
+
+
+def mono_copy(path: Path, tmp: Path) -> Path:
+    data, sr = sf.read(path, dtype="float32", always_2d=True)
+    out = tmp / (path.stem + ".mono.wav")
+    sf.write(out, data.mean(axis=1), sr, subtype="PCM_16")
+    return out
+
+
+def evaluate(calls: list[Path], mono: bool) -> dict:
+    import jiwer
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.export import review_to_dict
+    from audio_pipeline.pipeline import Reviewer
+
+    reviewer = Reviewer(load_config(), device="cpu")
+    tallies = {row: Tally() for row in ROWS}
+    bc_as_interruption, refs, hyps = 0, {"agent": [], "customer": []}, {"agent": [], "customer": []}
+    audio_s = wall_s = 0.0
+    tmp = Path(tempfile.mkdtemp())
+    for n, truth_path in enumerate(calls, 1):
+        truth = json.loads(truth_path.read_text())
+        audio = truth_path.parent / truth["audio"]
+        t0 = time.perf_counter()
+        review = review_to_dict(reviewer.review(mono_copy(audio, tmp) if mono else audio))
+        wall_s += time.perf_counter() - t0
+        audio_s += truth["duration"]
+        for row in ROWS:
+            score(review["findings"], truth["events"], *row, tally=tallies[row], name=audio.name)
+        for bc in (e for e in truth["events"] if e["type"] == "backchannel"):
+            bc_as_interruption += any(f["type"] == "interruption" and f["speaker"] == bc["speaker"]
+                                      and overlap((f["start"], f["end"]), (bc["start"], bc["end"]), 0) > 0
+                                      for f in review["findings"])
+        for role in refs:
+            refs[role].append(normalise_text(" ".join(t["text"] for t in truth["turns"] if t["speaker"] == role)))
+            hyps[role].append(normalise_text(" ".join(u["text"] for u in review["utterances"] if u["speaker"] == role)))
+        print(f"[{n}/{len(calls)}] {audio.name}: {truth['duration']:.0f} s reviewed in "
+              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    wer = {role: jiwer.wer(refs[role], hyps[role]) for role in refs}
+    return {"tallies": tallies, "backchannels_as_interruptions": bc_as_interruption, "wer": wer,
+            "calls": len(calls), "audio_s": audio_s, "wall_s": wall_s}
+
+
+def report(result: dict, mono: bool) -> None:
+    print(f"\n{result['calls']} calls, {result['audio_s'] / 60:.1f} min of audio, "
+          f"{'mono (diarized)' if mono else 'stereo'}; {result['audio_s'] / result['wall_s']:.1f}× real time")
+    print(f"{'finding':<26}{'truth':>6}{'found':>7}{'P':>7}{'R':>7}{'F1':>7}")
+    for (kind, speaker), t in result["tallies"].items():
+        name = kind + (f" ({speaker})" if speaker else "")
+        print(f"{name:<26}{t.tp + t.fn:>6}{t.tp + t.fp:>7}{t.precision:>7.3f}{t.recall:>7.3f}{t.f1:>7.3f}")
+    print(f"backchannels reported as interruptions: {result['backchannels_as_interruptions']}")
+    print(f"WER agent {result['wer']['agent']:.3f}, customer {result['wer']['customer']:.3f}")
+    for (kind, speaker), t in result["tallies"].items():
+        for name, what, span in t.misses[:8]:
+            print(f"  {what} {kind}{'/' + speaker if speaker else ''} {name} {span[0]:.2f}-{span[1]:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir", nargs="?", type=Path, default=ROOT / "bench/.data/calls")
+    ap.add_argument("--mono", action="store_true", help="mix each call to mono and diarize")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    calls = sorted(args.dir.glob("*.truth.json"))
+    if not calls:
+        sys.exit(f"no *.truth.json in {args.dir}: run `make bench-data` first")
+    result = evaluate(calls, args.mono)
+    report(result, args.mono)
+    if args.json:
+        flat = {f"{k}{'/' + s if s else ''}": {"tp": t.tp, "fp": t.fp, "fn": t.fn, "f1": round(t.f1, 4)}
+                for (k, s), t in result["tallies"].items()}
+        args.json.write_text(json.dumps({"findings": flat, "wer": result["wer"],
+                                         "backchannels_as_interruptions": result["backchannels_as_interruptions"]},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()
