@@ -33,8 +33,15 @@ def _finding(f: Finding) -> dict:
     d = {"type": f.type, "speaker": f.speaker, "start": _r(f.start), "end": _r(f.end),
          "severity": f.severity, "message": f.message, "evidence": f.evidence, "rule": f.rule,
          "category": f.category}
-    d.update({k: (_r(v) if isinstance(v, float) else v) for k, v in f.extra.items()})
+    d.update({k: _plain(v) for k, v in f.extra.items()})
     return d
+
+
+def _plain(value: object) -> object:
+    """JSON-ready: numpy scalars become Python ones, floats are rounded."""
+    if hasattr(value, "item"):
+        value = value.item()  # type: ignore[union-attr]
+    return _r(value) if isinstance(value, float) else value
 
 
 def _metrics(review: Review) -> dict:

@@ -91,11 +91,10 @@ class Reviewer:
     def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
         dbs = {role: frame_db(a.channel(idx), a.sample_rate)
                for role, idx in (("agent", cmap.agent), ("customer", cmap.customer))}
+        progress("transcribing both channels")
+        tracks = self.transcriber.transcribe_many([a.channel(cmap.agent), a.channel(cmap.customer)], a.sample_rate)
         utterances: list[Utterance] = []
-        for role, idx in (("agent", cmap.agent), ("customer", cmap.customer)):
-            progress(f"transcribing {role} channel")
-            other = "customer" if role == "agent" else "agent"
-            segments = self.transcriber.transcribe(a.channel(idx), a.sample_rate)
+        for (role, other), segments in zip((("agent", "customer"), ("customer", "agent")), tracks):
             segments = clean_segments(segments, self.cfg.asr, dbs[role], dbs[other])
             utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         return utterances

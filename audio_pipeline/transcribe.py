@@ -5,6 +5,7 @@ of one party on the other's channel.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -34,6 +35,10 @@ class Transcriber(Protocol):
 
     def transcribe(self, samples: np.ndarray, sample_rate: int) -> list[AsrSegment]:
         """Mono float32 audio → segments with word timestamps."""
+        ...
+
+    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int) -> list[list[AsrSegment]]:
+        """Several tracks (the channels of one call); may run them concurrently."""
         ...
 
 
@@ -68,8 +73,9 @@ class WhisperTranscriber:
         self.compute_type = resolve_compute_type(compute_type or opts.compute_type, self.device)
         self.name = opts.model
         path = find_whisper(opts.model)
+        self.workers = max(1, opts.channel_workers)
         self.model = WhisperModel(str(path), device=self.device, compute_type=self.compute_type,
-                                  cpu_threads=opts.cpu_threads)
+                                  cpu_threads=_cpu_threads(opts, self.workers), num_workers=self.workers)
         self._batched = None
         if self.device == "cuda" and opts.batch_size > 1:
             from faster_whisper import BatchedInferencePipeline
@@ -94,6 +100,23 @@ class WhisperTranscriber:
                            no_speech_prob=s.no_speech_prob, avg_logprob=s.avg_logprob,
                            compression_ratio=s.compression_ratio)
                 for s in segments]
+
+
+    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int) -> list[list[AsrSegment]]:
+        if self.workers == 1 or len(tracks) == 1:
+            return [self.transcribe(t, sample_rate) for t in tracks]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # ctranslate2 releases the GIL: on few cores, one single-threaded decoder per channel beats
+        # one multi-threaded decoder doing the channels in turn (tiny matrices scale poorly)
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(lambda t: self.transcribe(t, sample_rate), tracks))
+
+
+def _cpu_threads(opts: AsrOptions, workers: int) -> int:
+    if opts.cpu_threads > 0:
+        return opts.cpu_threads
+    return max(1, (os.cpu_count() or 2) // workers)
 
 
 def is_hallucination(seg: AsrSegment, opts: AsrOptions) -> bool:

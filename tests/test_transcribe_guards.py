@@ -1,0 +1,70 @@
+"""The guards that keep invented words out of a review, on hand-built segments and energies."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio_pipeline.config import ConfigError, load_config
+from audio_pipeline.transcribe import (AsrSegment, clean_segments, frame_db, is_hallucination,
+                                       resolve_compute_type, resolve_device, to_utterances)
+from audio_pipeline.types import Word
+
+SR = 16000
+
+
+def seg(start, end, text, **kw):
+    tokens = text.split()
+    step = (end - start) / len(tokens)
+    words = tuple(Word(start + i * step, start + (i + 1) * step, t, 0.9) for i, t in enumerate(tokens))
+    return AsrSegment(start, end, text, words, **kw)
+
+
+def test_whisper_silence_rule_and_repetition_loops(cfg):
+    assert is_hallucination(seg(0, 2, "thank you", no_speech_prob=0.9, avg_logprob=-1.5), cfg.asr)
+    assert not is_hallucination(seg(0, 2, "thank you", no_speech_prob=0.9, avg_logprob=-0.3), cfg.asr)
+    assert is_hallucination(seg(0, 9, "go " * 30, compression_ratio=3.1), cfg.asr)
+    assert not is_hallucination(seg(0, 2, "my order is late"), cfg.asr)
+
+
+def test_crosstalk_words_are_dropped(cfg):
+    """Customer speech leaks into the agent channel at -30 dB: those words are the customer's."""
+    t = np.arange(SR * 4) / SR
+    customer = np.where(t >= 2, 0.3 * np.sin(2 * np.pi * 200 * t), 0).astype(np.float32)
+    agent = np.where(t < 2, 0.3 * np.sin(2 * np.pi * 150 * t), 0.03 * customer / 0.3 * 0.1).astype(np.float32)
+    segments = [seg(0.1, 1.9, "hello how can I help"), seg(2.1, 3.9, "echo of the customer")]
+    kept = clean_segments(segments, cfg.asr, frame_db(agent, SR), frame_db(customer, SR))
+    assert [s.text for s in kept] == ["hello how can I help"]
+
+
+def test_overlapping_speech_is_not_crosstalk(cfg):
+    t = np.arange(SR * 2) / SR
+    agent = (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    customer = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    kept = clean_segments([seg(0.1, 1.9, "sorry to cut in")], cfg.asr, frame_db(agent, SR), frame_db(customer, SR))
+    assert len(kept) == 1
+
+
+def test_utterances_split_at_long_pauses():
+    s = AsrSegment(0, 6, "a b c d", (Word(0, 0.5, "a"), Word(0.6, 1.0, "b"), Word(3.0, 3.5, "c"), Word(3.6, 4.0, "d")))
+    utts = to_utterances([s], "agent", max_gap=1.5)
+    assert [(u.start, u.end, u.text) for u in utts] == [(0, 1.0, "a b"), (3.0, 4.0, "c d")]
+
+
+def test_device_resolution_falls_back_to_cpu_int8():
+    device = resolve_device("auto")
+    assert device in ("cpu", "cuda")
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_compute_type("default", "cpu") == "int8"
+    assert resolve_compute_type("default", "cuda") == "float16"
+    assert resolve_compute_type("int8_float32", "cpu") == "int8_float32"
+
+
+def test_config_layers(tmp_path):
+    user = tmp_path / "u.yaml"
+    user.write_text("turns:\n  dead_air_min: 8\nasr:\n  model: base\n")
+    cfg = load_config(user, {"asr.model": "tiny.en", "asr.device": None})
+    assert cfg.turns.dead_air_min == 8 and cfg.asr.model == "tiny.en" and cfg.asr.device == "auto"
+    assert cfg.fingerprint() != load_config().fingerprint()
+    user.write_text("turns: 3\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(user)
