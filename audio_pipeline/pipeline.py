@@ -18,7 +18,8 @@ from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
 from .review import build_review
-from .transcribe import Transcriber, WhisperTranscriber, clean_segments, frame_db, to_utterances
+from .transcribe import (Transcriber, WhisperTranscriber, clean_segments, frame_db, snap_to_energy, speech_mask,
+                         to_utterances)
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Reviewer:
         utterances: list[Utterance] = []
         for (role, other), segments in zip((("agent", "customer"), ("customer", "agent")), tracks):
             segments = clean_segments(segments, self.cfg.asr, dbs[role], dbs[other])
+            segments = snap_to_energy(segments, speech_mask(dbs[role], dbs[other], self.cfg.asr.crosstalk_margin_db))
             utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         return utterances
 

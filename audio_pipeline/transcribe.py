@@ -165,6 +165,51 @@ def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions, own_db: np.
     return out
 
 
+def speech_mask(own_db: np.ndarray, other_db: np.ndarray, margin_db: float) -> np.ndarray:
+    """Frames where this channel carries its own speech: well above its noise floor and not merely
+    the other party's echo."""
+    floor = float(np.percentile(own_db, 10))
+    peak = float(np.percentile(own_db, 95))
+    threshold = floor + max(6.0, 0.35 * (peak - floor))
+    return (own_db > threshold) & (own_db > other_db - margin_db)
+
+
+def _edge(mask: np.ndarray, frame: int, step: int, limit: int) -> int:
+    """Walk from `frame` in direction `step` while the mask stays on (gaps of a few frames allowed)."""
+    best, gap, i = frame, 0, frame
+    for _ in range(limit):
+        i += step
+        if i < 0 or i >= len(mask):
+            break
+        if mask[i]:
+            best, gap = i, 0
+        else:
+            gap += 1
+            if gap > 5:
+                break
+    return best
+
+
+def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: float = 0.8) -> list[AsrSegment]:
+    """Whisper's word timestamps drift by a few hundred ms at segment edges, most of all in
+    overlapped speech; the channel's own energy says when the voice really starts and stops."""
+    limit = int(max_shift / FRAME)
+    out = []
+    for seg in segments:
+        words = list(seg.words)
+        first, last = words[0], words[-1]
+        a = int(first.start / FRAME)
+        if 0 <= a < len(mask) and (mask[a] or mask[min(a + 1, len(mask) - 1)]):
+            words[0] = Word(min(first.start, _edge(mask, a, -1, limit) * FRAME), first.end, first.text, first.probability)
+        b = min(int(last.end / FRAME), len(mask) - 1)
+        if b >= 0 and (mask[b] or mask[max(b - 1, 0)]):
+            end = max(last.end, (_edge(mask, b, +1, limit) + 1) * FRAME)
+            words[-1] = Word(words[-1].start, end, last.text, last.probability)
+        out.append(AsrSegment(words[0].start, words[-1].end, seg.text, tuple(words), seg.no_speech_prob,
+                              seg.avg_logprob, seg.compression_ratio))
+    return out
+
+
 def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float) -> list[Utterance]:
     """One utterance per segment, split where the words pause for `max_gap` or more."""
     utterances = []
