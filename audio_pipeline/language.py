@@ -1,40 +1,20 @@
-"""The review's language stage: empathy phrasing over a Conversation, with the sentence-embedding
-model loaded on first use and kept for the life of the process."""
+"""The review's language stage: empathy phrasing over a Conversation. Built by the Reviewer on the
+first call that has speech; the sentence embedder (numpy MiniLM, ~0.2 s to load) is cached per
+process by `load_embedder`."""
 from __future__ import annotations
-
-import threading
-from typing import Sequence
-
-import numpy as np
 
 from .config import EmpathyOptions
 from .types import Conversation, Finding
 
 
-class LazyEmbedder:
-    """Loads the embedding model the first time something needs an embedding."""
-
-    def __init__(self, device: str = "cpu"):
-        self.device = device
-        self._model = None
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                from .analysis.empathy import load_embedder
-
-                self._model = load_embedder(device=self.device)
-        return self._model.encode(texts)
-
-
 class LanguageAnalyzer:
     def __init__(self, opts: EmpathyOptions, device: str = "cpu"):
-        from .analysis.empathy import load_lexicon
+        from .analysis.empathy import embedder_for, load_lexicon
 
         self.opts = opts
         self.lexicon = load_lexicon(opts.lexicon_path)
-        self.embedder = LazyEmbedder("cuda" if device == "cuda" else "cpu") if opts.semantic else None
+        # the numpy embedder is the fast one on CPU; a GPU gives no gain for a few dozen sentences
+        self.embedder = embedder_for(opts, "cpu")
 
     def analyze(self, conv: Conversation) -> tuple[list[Finding], dict]:
         from .analysis.empathy import analyze_empathy, empathy_metrics
