@@ -51,6 +51,7 @@ class AsrOptions:
     word_probability_min: float
     crosstalk_margin_db: float
     cpu_threads: int
+    channel_workers: int
     batch_size: int
 
 
@@ -108,7 +109,12 @@ class EmpathyOptions:
     similarity_dismissive: float
     similarity_sympathy: float
     similarity_distress: float
+    semantic_margin: float
+    max_sentence_words: int
+    window_words: int
+    window_stride: int
     missed_window: float
+    missed_categories: tuple[str, ...]
     severity_dismissive: str
     severity_sympathy: str
     severity_missed: str
@@ -125,6 +131,8 @@ class DiarizationOptions:
     max_speakers: int
     num_speakers: int | None
     segmentation_step: float
+    embedding_step: float
+    embedding_exclude_overlap: bool
     clustering_threshold: float
     min_cluster_size: int
     embedding_batch_size: int
