@@ -18,8 +18,8 @@ from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
 from .review import build_review
-from .transcribe import (Transcriber, WhisperTranscriber, clean_segments, frame_db, snap_to_energy, speech_mask,
-                         to_utterances)
+from .transcribe import (Transcriber, WhisperTranscriber, channel_energy, clean_segments, snap_to_energy,
+                         speech_mask, to_utterances)
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -90,14 +90,16 @@ class Reviewer:
 
     # -- stages ---------------------------------------------------------------------------
     def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
-        dbs = {role: frame_db(a.channel(idx), a.sample_rate)
-               for role, idx in (("agent", cmap.agent), ("customer", cmap.customer))}
+        agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
+        energy = {"agent": channel_energy(agent, customer, a.sample_rate),
+                  "customer": channel_energy(customer, agent, a.sample_rate)}
         progress("transcribing both channels")
-        tracks = self.transcriber.transcribe_many([a.channel(cmap.agent), a.channel(cmap.customer)], a.sample_rate)
+        tracks = self.transcriber.transcribe_many([agent, customer], a.sample_rate)
         utterances: list[Utterance] = []
-        for (role, other), segments in zip((("agent", "customer"), ("customer", "agent")), tracks):
-            segments = clean_segments(segments, self.cfg.asr, dbs[role], dbs[other])
-            segments = snap_to_energy(segments, speech_mask(dbs[role], dbs[other], self.cfg.asr.crosstalk_margin_db))
+        margin = self.cfg.asr.crosstalk_margin_db
+        for role, segments in zip(("agent", "customer"), tracks):
+            segments = clean_segments(segments, self.cfg.asr, energy[role])
+            segments = snap_to_energy(segments, speech_mask(energy[role], margin))
             utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         return utterances
 

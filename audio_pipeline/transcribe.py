@@ -4,6 +4,7 @@ of one party on the other's channel.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 from dataclasses import dataclass
@@ -59,9 +60,39 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechLayout:
+    """Where each speech region of a track sits in the gap-joined audio Whisper decodes."""
+
+    regions: tuple[tuple[int, int], ...]   # (start, end) samples in the track
+    joined_starts: tuple[int, ...]          # start sample of each region in the joined audio
+
+    def to_track_time(self, t: float, sample_rate: int) -> float:
+        i = max(0, bisect.bisect_right(self.joined_starts, t * sample_rate) - 1)
+        return t + (self.regions[i][0] - self.joined_starts[i]) / sample_rate
+
+
+def join_speech(samples: np.ndarray, regions: Sequence[tuple[int, int]], gap: int) -> tuple[np.ndarray, SpeechLayout]:
+    """Speech regions back to back with `gap` samples of silence between them.
+
+    faster-whisper's own VAD path joins regions with no gap at all; at those abrupt joins Whisper's
+    timestamps drift and words land in the wrong region, sometimes 30 s away. A short real pause
+    keeps the joins audible to the model, for ~15 % more audio to decode."""
+    parts, starts, pos = [], [], 0
+    silence = np.zeros(gap, dtype=np.float32)
+    for start, end in regions:
+        starts.append(pos)
+        parts += [samples[start:end], silence]
+        pos += end - start + gap
+    joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return joined, SpeechLayout(tuple(regions), tuple(starts))
+
+
 class WhisperTranscriber:
-    """faster-whisper with VAD and word timestamps; greedy decoding at temperature 0, so the same
-    audio gives the same words every run."""
+    """faster-whisper with Silero VAD and word timestamps; greedy decoding at temperature 0, so the
+    same audio gives the same words every run."""
+
+    JOIN_GAP = 0.5  # seconds of silence between joined speech regions
 
     def __init__(self, opts: AsrOptions, device: str = "auto", compute_type: str | None = None):
         from faster_whisper import WhisperModel
@@ -82,25 +113,55 @@ class WhisperTranscriber:
 
             self._batched = BatchedInferencePipeline(self.model)
 
-    def _kwargs(self) -> dict:
+    def speech_regions(self, samples: np.ndarray) -> list[tuple[int, int]]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
         o = self.opts
-        return dict(language=o.language, beam_size=o.beam_size, temperature=0.0, word_timestamps=True,
-                    condition_on_previous_text=False, vad_filter=o.vad_filter,
-                    vad_parameters={"min_silence_duration_ms": o.vad_min_silence_ms,
-                                    "speech_pad_ms": o.vad_speech_pad_ms, "threshold": o.vad_threshold})
+        vad = VadOptions(threshold=o.vad_threshold, min_silence_duration_ms=o.vad_min_silence_ms,
+                         speech_pad_ms=o.vad_speech_pad_ms)
+        return [(c["start"], c["end"]) for c in get_speech_timestamps(samples, vad)]
+
+    def _decode(self, audio: np.ndarray, beam_size: int) -> list:
+        kwargs = dict(language=self.opts.language, beam_size=beam_size, temperature=0.0, word_timestamps=True,
+                      condition_on_previous_text=False, vad_filter=False)
+        if self._batched is not None:
+            segments, _ = self._batched.transcribe(audio, batch_size=self.opts.batch_size, **kwargs)
+        else:
+            segments, _ = self.model.transcribe(audio, **kwargs)
+        return list(segments)
+
+    def _transcribe(self, samples: np.ndarray, sample_rate: int, beam_size: int, offset: float = 0.0) -> list[AsrSegment]:
+        regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+        if not regions:
+            return []
+        joined, layout = join_speech(samples, regions, int(self.JOIN_GAP * sample_rate))
+        out = []
+        for s in self._decode(joined, beam_size):
+            words = tuple(Word(layout.to_track_time(w.start, sample_rate) + offset,
+                               layout.to_track_time(w.end, sample_rate) + offset, w.word.strip(), w.probability)
+                          for w in s.words or ())
+            start, end = (words[0].start, words[-1].end) if words else (s.start + offset, s.end + offset)
+            out.append(AsrSegment(start, end, s.text.strip(), words, s.no_speech_prob, s.avg_logprob,
+                                  s.compression_ratio))
+        return out
 
     def transcribe(self, samples: np.ndarray, sample_rate: int) -> list[AsrSegment]:
         assert sample_rate == 16000, "faster-whisper expects 16 kHz"
-        if self._batched is not None:
-            segments, _ = self._batched.transcribe(samples, batch_size=self.opts.batch_size, **self._kwargs())
-        else:
-            segments, _ = self.model.transcribe(samples, **self._kwargs())
-        return [AsrSegment(start=s.start, end=s.end, text=s.text.strip(),
-                           words=tuple(Word(w.start, w.end, w.word.strip(), w.probability) for w in s.words or ()),
-                           no_speech_prob=s.no_speech_prob, avg_logprob=s.avg_logprob,
-                           compression_ratio=s.compression_ratio)
-                for s in segments]
+        out: list[AsrSegment] = []
+        for seg in self._transcribe(samples, sample_rate, self.opts.beam_size):
+            looping = seg.compression_ratio > self.opts.compression_ratio_max and seg.words
+            out += self._retry(samples, sample_rate, seg) if looping else [seg]
+        return out
 
+    def _retry(self, samples: np.ndarray, sample_rate: int, seg: AsrSegment) -> list[AsrSegment]:
+        """Greedy decoding sometimes falls into a repetition loop ("-t -t -t …") on hard audio.
+        Whisper's own remedy samples at higher temperatures, which makes reviews irreproducible;
+        a deterministic beam search over the same stretch recovers the words instead."""
+        a, b = max(0, int((seg.start - 0.2) * sample_rate)), int((seg.end + 0.2) * sample_rate)
+        retried = self._transcribe(samples[a:b], sample_rate, max(5, self.opts.beam_size), offset=a / sample_rate)
+        log.debug("re-decoded looping segment %.1f-%.1f with beam search: %d segments", seg.start, seg.end,
+                  len(retried))
+        return retried
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int) -> list[list[AsrSegment]]:
         if self.workers == 1 or len(tracks) == 1:
@@ -143,13 +204,40 @@ def _span_db(db: np.ndarray, start: float, end: float) -> float:
     return float(10.0 * np.log10(np.mean(10.0 ** (top / 10.0))))
 
 
-def is_crosstalk(word: Word, own_db: np.ndarray, other_db: np.ndarray, margin_db: float) -> bool:
-    """A word much quieter on its own channel than on the other one is the other party's echo."""
-    return _span_db(own_db, word.start, word.end) < _span_db(other_db, word.start, word.end) - margin_db
+@dataclass(frozen=True, slots=True)
+class ChannelEnergy:
+    """Frame energies of one channel and of the other party's channel, and how loud the other
+    party's echo is on this one (`coupling_db`, negative)."""
+
+    own_db: np.ndarray
+    other_db: np.ndarray
+    coupling_db: float
 
 
-def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions, own_db: np.ndarray | None = None,
-                   other_db: np.ndarray | None = None) -> list[AsrSegment]:
+def _speech_threshold(db: np.ndarray) -> float:
+    floor, peak = float(np.percentile(db, 10)), float(np.percentile(db, 95))
+    return floor + max(6.0, 0.35 * (peak - floor))
+
+
+def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> ChannelEnergy:
+    """Echo coupling = median level difference while the other party talks: robust to the few
+    frames where both talk at once, and low (≈ noise − speech) on a channel with no echo."""
+    own_db, other_db = frame_db(own, sample_rate), frame_db(other, sample_rate)
+    n = min(len(own_db), len(other_db))
+    own_db, other_db = own_db[:n], other_db[:n]
+    talking = other_db > _speech_threshold(other_db)
+    coupling = float(np.median(own_db[talking] - other_db[talking])) if talking.any() else -60.0
+    return ChannelEnergy(own_db, other_db, min(coupling, -12.0))
+
+
+def is_crosstalk(word: Word, energy: ChannelEnergy, margin_db: float) -> bool:
+    """A word no louder on its own channel than the other party's echo would be is that echo."""
+    own = _span_db(energy.own_db, word.start, word.end)
+    return own < _span_db(energy.other_db, word.start, word.end) + energy.coupling_db + margin_db
+
+
+def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions,
+                   energy: ChannelEnergy | None = None) -> list[AsrSegment]:
     """Drop hallucinated segments, low-probability words and crosstalk words; re-derive text."""
     out = []
     for seg in segments:
@@ -157,21 +245,19 @@ def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions, own_db: np.
             log.debug("dropped hallucinated segment %.2f-%.2f %r", seg.start, seg.end, seg.text)
             continue
         words = [w for w in seg.words if w.probability >= opts.word_probability_min and w.text]
-        if own_db is not None and other_db is not None:
-            words = [w for w in words if not is_crosstalk(w, own_db, other_db, opts.crosstalk_margin_db)]
+        if energy is not None:
+            words = [w for w in words if not is_crosstalk(w, energy, opts.crosstalk_margin_db)]
         if words:
             out.append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
                                   seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
     return out
 
 
-def speech_mask(own_db: np.ndarray, other_db: np.ndarray, margin_db: float) -> np.ndarray:
-    """Frames where this channel carries its own speech: well above its noise floor and not merely
+def speech_mask(energy: ChannelEnergy, margin_db: float) -> np.ndarray:
+    """Frames where this channel carries its own speech: well above its noise floor and louder than
     the other party's echo."""
-    floor = float(np.percentile(own_db, 10))
-    peak = float(np.percentile(own_db, 95))
-    threshold = floor + max(6.0, 0.35 * (peak - floor))
-    return (own_db > threshold) & (own_db > other_db - margin_db)
+    own = energy.own_db
+    return (own > _speech_threshold(own)) & (own > energy.other_db + energy.coupling_db + margin_db)
 
 
 def _edge(mask: np.ndarray, frame: int, step: int, limit: int) -> int:

@@ -46,6 +46,7 @@ def evaluate(calls: list[Path], mono: bool) -> dict:
     tallies = {row: Tally() for row in ROWS}
     bc_as_interruption, refs, hyps = 0, {"agent": [], "customer": []}, {"agent": [], "customer": []}
     audio_s = wall_s = 0.0
+    coverage, unheard = [0, 0], []
     tmp = Path(tempfile.mkdtemp())
     for n, truth_path in enumerate(calls, 1):
         truth = json.loads(truth_path.read_text())
@@ -60,6 +61,13 @@ def evaluate(calls: list[Path], mono: bool) -> dict:
             bc_as_interruption += any(f["type"] == "interruption" and f["speaker"] == bc["speaker"]
                                       and overlap((f["start"], f["end"]), (bc["start"], bc["end"]), 0) > 0
                                       for f in review["findings"])
+        for t in (t for t in truth["turns"] if t["kind"] != "backchannel" and t["end"] - t["start"] >= 1.0):
+            heard = any(u["speaker"] == t["speaker"] and w["end"] > t["start"] and w["start"] < t["end"]
+                        for u in review["utterances"] for w in u["words"])
+            coverage[0] += heard
+            coverage[1] += 1
+            if not heard:
+                unheard.append((audio.name, t["speaker"], t["start"], t["end"]))
         for role in refs:
             refs[role].append(normalise_text(" ".join(t["text"] for t in truth["turns"] if t["speaker"] == role)))
             hyps[role].append(normalise_text(" ".join(u["text"] for u in review["utterances"] if u["speaker"] == role)))
@@ -67,6 +75,7 @@ def evaluate(calls: list[Path], mono: bool) -> dict:
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     wer = {role: jiwer.wer(refs[role], hyps[role]) for role in refs}
     return {"tallies": tallies, "backchannels_as_interruptions": bc_as_interruption, "wer": wer,
+            "turns_heard": coverage[0] / max(coverage[1], 1), "unheard": unheard,
             "calls": len(calls), "audio_s": audio_s, "wall_s": wall_s}
 
 
@@ -78,7 +87,10 @@ def report(result: dict, mono: bool) -> None:
         name = kind + (f" ({speaker})" if speaker else "")
         print(f"{name:<26}{t.tp + t.fn:>6}{t.tp + t.fp:>7}{t.precision:>7.3f}{t.recall:>7.3f}{t.f1:>7.3f}")
     print(f"backchannels reported as interruptions: {result['backchannels_as_interruptions']}")
-    print(f"WER agent {result['wer']['agent']:.3f}, customer {result['wer']['customer']:.3f}")
+    print(f"WER agent {result['wer']['agent']:.3f}, customer {result['wer']['customer']:.3f}; "
+          f"turns with at least one word transcribed: {result['turns_heard']:.1%}")
+    for name, speaker, start, end in result["unheard"][:8]:
+        print(f"  unheard {speaker} turn {name} {start:.2f}-{end:.2f}")
     for (kind, speaker), t in result["tallies"].items():
         for name, what, span in t.misses[:8]:
             print(f"  {what} {kind}{'/' + speaker if speaker else ''} {name} {span[0]:.2f}-{span[1]:.2f}")
@@ -98,7 +110,7 @@ def main() -> None:
     if args.json:
         flat = {f"{k}{'/' + s if s else ''}": {"tp": t.tp, "fp": t.fp, "fn": t.fn, "f1": round(t.f1, 4)}
                 for (k, s), t in result["tallies"].items()}
-        args.json.write_text(json.dumps({"findings": flat, "wer": result["wer"],
+        args.json.write_text(json.dumps({"findings": flat, "wer": result["wer"], "turns_heard": result["turns_heard"],
                                          "backchannels_as_interruptions": result["backchannels_as_interruptions"]},
                                         indent=2))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline.config import ConfigError, load_config
-from audio_pipeline.transcribe import (AsrSegment, clean_segments, frame_db, is_hallucination,
+from audio_pipeline.transcribe import (AsrSegment, channel_energy, clean_segments, is_hallucination,
                                        resolve_compute_type, resolve_device, to_utterances)
 from audio_pipeline.types import Word
 
@@ -32,7 +32,7 @@ def test_crosstalk_words_are_dropped(cfg):
     customer = np.where(t >= 2, 0.3 * np.sin(2 * np.pi * 200 * t), 0).astype(np.float32)
     agent = np.where(t < 2, 0.3 * np.sin(2 * np.pi * 150 * t), 0.03 * customer / 0.3 * 0.1).astype(np.float32)
     segments = [seg(0.1, 1.9, "hello how can I help"), seg(2.1, 3.9, "echo of the customer")]
-    kept = clean_segments(segments, cfg.asr, frame_db(agent, SR), frame_db(customer, SR))
+    kept = clean_segments(segments, cfg.asr, channel_energy(agent, customer, SR))
     assert [s.text for s in kept] == ["hello how can I help"]
 
 
@@ -40,7 +40,7 @@ def test_overlapping_speech_is_not_crosstalk(cfg):
     t = np.arange(SR * 2) / SR
     agent = (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
     customer = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    kept = clean_segments([seg(0.1, 1.9, "sorry to cut in")], cfg.asr, frame_db(agent, SR), frame_db(customer, SR))
+    kept = clean_segments([seg(0.1, 1.9, "sorry to cut in")], cfg.asr, channel_energy(agent, customer, SR))
     assert len(kept) == 1
 
 
@@ -68,3 +68,16 @@ def test_config_layers(tmp_path):
     user.write_text("turns: 3\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(user)
+
+
+def test_quiet_party_talking_over_a_loud_one_is_kept(cfg):
+    """Channel levels differ between parties: a quiet agent cutting in over a loud customer is
+    still the agent, since the echo coupling (-40 dB) is far below the level difference (-20 dB)."""
+    t = np.arange(SR * 6) / SR
+    customer = np.where(t < 5, 0.3 * np.sin(2 * np.pi * 220 * t), 0).astype(np.float32)
+    agent = (0.01 * customer).astype(np.float32)                        # echo only ...
+    agent[3 * SR:5 * SR] += (0.03 * np.sin(2 * np.pi * 150 * t[3 * SR:5 * SR])).astype(np.float32)  # ... then speech
+    energy = channel_energy(agent, customer, SR)
+    assert energy.coupling_db == pytest.approx(-40, abs=1)
+    kept = clean_segments([seg(0.5, 2.0, "echo words"), seg(3.2, 4.8, "quiet agent words")], cfg.asr, energy)
+    assert [s.text for s in kept] == ["quiet agent words"]
