@@ -94,12 +94,13 @@ class Reviewer:
         energy = {"agent": channel_energy(agent, customer, a.sample_rate),
                   "customer": channel_energy(customer, agent, a.sample_rate)}
         progress("transcribing both channels")
-        tracks = self.transcriber.transcribe_many([agent, customer], a.sample_rate)
-        utterances: list[Utterance] = []
         margin = self.cfg.asr.crosstalk_margin_db
+        masks = {role: speech_mask(energy[role], margin) for role in energy}
+        tracks = self.transcriber.transcribe_many([agent, customer], a.sample_rate, [masks["agent"], masks["customer"]])
+        utterances: list[Utterance] = []
         for role, segments in zip(("agent", "customer"), tracks):
             segments = clean_segments(segments, self.cfg.asr, energy[role])
-            segments = snap_to_energy(segments, speech_mask(energy[role], margin))
+            segments = snap_to_energy(segments, masks[role])
             utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         return utterances
 

@@ -12,6 +12,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .analysis import timeline
 from .config import AsrOptions
 from .types import Utterance, Word
 
@@ -34,11 +35,13 @@ class Transcriber(Protocol):
     name: str
     device: str
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int) -> list[AsrSegment]:
+    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None
+                   ) -> list[AsrSegment]:
         """Mono float32 audio → segments with word timestamps."""
         ...
 
-    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int) -> list[list[AsrSegment]]:
+    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
+                        own_speech: Sequence[np.ndarray | None] | None = None) -> list[list[AsrSegment]]:
         """Several tracks (the channels of one call); may run them concurrently."""
         ...
 
@@ -67,9 +70,14 @@ class SpeechLayout:
     regions: tuple[tuple[int, int], ...]   # (start, end) samples in the track
     joined_starts: tuple[int, ...]          # start sample of each region in the joined audio
 
-    def to_track_time(self, t: float, sample_rate: int) -> float:
-        i = max(0, bisect.bisect_right(self.joined_starts, t * sample_rate) - 1)
-        return t + (self.regions[i][0] - self.joined_starts[i]) / sample_rate
+    def word_to_track(self, start: float, end: float, sample_rate: int) -> tuple[float, float]:
+        """Both ends of a word through the region holding its middle, clamped to that region: a
+        word Whisper stretches over a joining gap must not span the silence between regions."""
+        i = max(0, bisect.bisect_right(self.joined_starts, (start + end) / 2 * sample_rate) - 1)
+        offset = (self.regions[i][0] - self.joined_starts[i]) / sample_rate
+        lo, hi = self.regions[i][0] / sample_rate, self.regions[i][1] / sample_rate
+        s = min(max(start + offset, lo), hi)
+        return s, min(max(end + offset, s), hi)
 
 
 def join_speech(samples: np.ndarray, regions: Sequence[tuple[int, int]], gap: int) -> tuple[np.ndarray, SpeechLayout]:
@@ -137,21 +145,26 @@ class WhisperTranscriber:
         joined, layout = join_speech(samples, regions, int(self.JOIN_GAP * sample_rate))
         out = []
         for s in self._decode(joined, beam_size):
-            words = tuple(Word(layout.to_track_time(w.start, sample_rate) + offset,
-                               layout.to_track_time(w.end, sample_rate) + offset, w.word.strip(), w.probability)
-                          for w in s.words or ())
+            words = tuple(Word(a + offset, b + offset, w.word.strip(), w.probability)
+                          for w in s.words or () for a, b in [layout.word_to_track(w.start, w.end, sample_rate)])
             start, end = (words[0].start, words[-1].end) if words else (s.start + offset, s.end + offset)
             out.append(AsrSegment(start, end, s.text.strip(), words, s.no_speech_prob, s.avg_logprob,
                                   s.compression_ratio))
         return out
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int) -> list[AsrSegment]:
+    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None
+                   ) -> list[AsrSegment]:
+        """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
+        clear speech that got no words at all be decoded again on their own."""
         assert sample_rate == 16000, "faster-whisper expects 16 kHz"
         out: list[AsrSegment] = []
         for seg in self._transcribe(samples, sample_rate, self.opts.beam_size):
             looping = seg.compression_ratio > self.opts.compression_ratio_max and seg.words
             out += self._retry(samples, sample_rate, seg) if looping else [seg]
-        return out
+        if own_speech is not None:
+            for a, b in unheard_speech(out, own_speech):
+                out += self._retry(samples, sample_rate, AsrSegment(a, b, "", ()))
+        return sorted(out, key=lambda s: s.start)
 
     def _retry(self, samples: np.ndarray, sample_rate: int, seg: AsrSegment) -> list[AsrSegment]:
         """Greedy decoding sometimes falls into a repetition loop ("-t -t -t …") on hard audio.
@@ -163,15 +176,17 @@ class WhisperTranscriber:
                   len(retried))
         return retried
 
-    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int) -> list[list[AsrSegment]]:
+    def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
+                        own_speech: Sequence[np.ndarray | None] | None = None) -> list[list[AsrSegment]]:
+        masks = list(own_speech) if own_speech is not None else [None] * len(tracks)
         if self.workers == 1 or len(tracks) == 1:
-            return [self.transcribe(t, sample_rate) for t in tracks]
+            return [self.transcribe(t, sample_rate, m) for t, m in zip(tracks, masks)]
         from concurrent.futures import ThreadPoolExecutor
 
         # ctranslate2 releases the GIL: on few cores, one single-threaded decoder per channel beats
         # one multi-threaded decoder doing the channels in turn (tiny matrices scale poorly)
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(lambda t: self.transcribe(t, sample_rate), tracks))
+            return list(pool.map(lambda tm: self.transcribe(tm[0], sample_rate, tm[1]), zip(tracks, masks)))
 
 
 def _cpu_threads(opts: AsrOptions, workers: int) -> int:
@@ -294,6 +309,18 @@ def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: 
         out.append(AsrSegment(words[0].start, words[-1].end, seg.text, tuple(words), seg.no_speech_prob,
                               seg.avg_logprob, seg.compression_ratio))
     return out
+
+
+def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,
+                   max_gap: float = 0.3) -> list[tuple[float, float]]:
+    """Stretches of at least `min_len` of the party's own speech with no word in them: Whisper
+    sometimes skips a whole sentence at the end of a 30 s window."""
+    frames = np.flatnonzero(own_speech)
+    if frames.size == 0:
+        return []
+    spans = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)
+    heard = timeline.merge((w.start, w.end) for s in segments for w in s.words)
+    return [(a, b) for a, b in spans if b - a >= min_len and not timeline.clip(heard, a, b)]
 
 
 def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float) -> list[Utterance]:

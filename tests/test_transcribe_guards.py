@@ -81,3 +81,26 @@ def test_quiet_party_talking_over_a_loud_one_is_kept(cfg):
     assert energy.coupling_db == pytest.approx(-40, abs=1)
     kept = clean_segments([seg(0.5, 2.0, "echo words"), seg(3.2, 4.8, "quiet agent words")], cfg.asr, energy)
     assert [s.text for s in kept] == ["quiet agent words"]
+
+
+def test_joined_speech_maps_words_back_inside_their_region():
+    from audio_pipeline.transcribe import join_speech
+
+    samples = np.ones(SR * 100, dtype=np.float32)
+    joined, layout = join_speech(samples, [(SR * 10, SR * 12), (SR * 50, SR * 53)], gap=SR // 2)
+    assert len(joined) == SR * 6  # 2 s + 0.5 s gap + 3 s + 0.5 s gap
+    assert layout.word_to_track(0.5, 1.0, SR) == (10.5, 11.0)
+    assert layout.word_to_track(2.6, 3.0, SR) == pytest.approx((50.1, 50.5))
+    # a word Whisper stretched across the joining gap stays inside the region of its middle
+    start, end = layout.word_to_track(1.8, 2.9, SR)
+    assert (start, end) == pytest.approx((11.8, 12.0))
+
+
+def test_unheard_speech_finds_clear_speech_without_words():
+    from audio_pipeline.transcribe import unheard_speech
+
+    mask = np.zeros(1000, dtype=bool)  # 10 s of 10 ms frames
+    mask[100:300] = True   # 1-3 s: transcribed
+    mask[500:620] = True   # 5-6.2 s: no words
+    mask[800:850] = True   # 8-8.5 s: too short to retry
+    assert unheard_speech([seg(1.1, 2.9, "we heard this")], mask) == [pytest.approx((5.0, 6.2))]
