@@ -57,6 +57,7 @@ class AsrOptions:
 
 @dataclass(frozen=True, slots=True)
 class TurnOptions:
+    activity_join: float
     segment_join_gap: float
     interruption_min_overlap: float
     backchannel_max_duration: float
@@ -133,9 +134,11 @@ class DiarizationOptions:
     segmentation_step: float
     embedding_step: float
     embedding_exclude_overlap: bool
+    min_duration_off: float
     clustering_threshold: float
     min_cluster_size: int
     embedding_batch_size: int
+    torch_threads: int
     agent_speaker: str | None
     other_min_share: float
 
@@ -143,7 +146,7 @@ class DiarizationOptions:
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
     """Nightly batch (audio_pipeline.batch). How files are run, never how a call is judged, so the
-    batch section is left out of the review fingerprint (batch.review_fingerprint)."""
+    batch section is left out of the review fingerprint (Config.fingerprint)."""
 
     engine: str
     workers: int
@@ -170,9 +173,13 @@ class Config:
     raw: Mapping[str, Any]
 
     def fingerprint(self) -> str:
-        """Stable hash of every setting that can change a review (batch skips on it)."""
+        """Stable hash of every setting that can change a review (batch skips on it). The batch
+        section only says how files are run (workers, engine), so it is left out."""
         import hashlib
         import json
+
+        raw = {k: v for k, v in self.raw.items() if k != "batch"}
+        return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

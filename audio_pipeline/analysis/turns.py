@@ -16,8 +16,6 @@ from . import timeline
 from .timeline import Span
 
 PARTIES = ("agent", "customer")
-# words closer than this are one continuous stretch of sound (Whisper leaves small inter-word gaps)
-ACTIVITY_JOIN = 0.25
 _NON_WORD = re.compile(r"[^a-z' ]+")
 
 
@@ -51,9 +49,10 @@ def _words_of(utterances: Sequence[Utterance]) -> list[Word]:
     return sorted(words, key=lambda w: w.start)
 
 
-def activity(conv: Conversation, speaker: str) -> list[Span]:
-    """When `speaker` is making sound, from word timestamps."""
-    return timeline.merge(((w.start, w.end) for w in _words_of(conv.of(speaker))), ACTIVITY_JOIN)
+def activity(conv: Conversation, speaker: str, join: float) -> list[Span]:
+    """When `speaker` is talking, from word timestamps; pauses shorter than `join` are part of
+    continuous speech (Whisper's word edges inside fluent speech leave small false gaps)."""
+    return timeline.merge(((w.start, w.end) for w in _words_of(conv.of(speaker))), join)
 
 
 def build_turns(conv: Conversation, speaker: str, join_gap: float) -> list[Turn]:
@@ -256,8 +255,8 @@ def stretches(turns: Sequence[Turn], pause_max: float) -> list[list[Turn]]:
 def analyze_turns(conv: Conversation, opts: TurnOptions, sev: SeverityOptions) -> TurnAnalysis:
     raw = {s: build_turns(conv, s, opts.segment_join_gap) for s in PARTIES}
     turns = {s: mark_backchannels(raw[s], raw[_other(s)], opts) for s in PARTIES}
-    act = {s: activity(conv, s) for s in PARTIES}
-    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other"))
+    act = {s: activity(conv, s, opts.activity_join) for s in PARTIES}
+    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join))
     findings = (find_interruptions(turns, act, opts, sev) + find_backchannels(turns)
                 + find_dead_air(conv, speech, turns["agent"], opts, sev)
                 + find_slow_responses(turns, opts, sev) + find_monologues(turns["agent"], opts, sev))
