@@ -581,12 +581,25 @@ def _missed_empathy(conv: Conversation, findings: Sequence[Finding], opts: Empat
     return out
 
 
+def _first_turn(conv: Conversation, replies: Sequence[Utterance]) -> list[Utterance]:
+    """The agent's first reply turn: its utterances until the customer says something substantive
+    (the finding is placed there, where a supervisor should listen)."""
+    turn = [replies[0]]
+    for u in replies[1:]:
+        if any(c.speaker == "customer" and _substantive(c) and turn[-1].end <= c.start < u.start
+               for c in conv.utterances):
+            break
+        turn.append(u)
+    return turn
+
+
 def _missed_finding(conv: Conversation, moment: _Moment, replies: Sequence[Utterance], closes: float,
                     opts: EmpathyOptions) -> Finding:
     said = " / ".join(c.evidence for c in moment.cues)
     if replies:
-        start, end = replies[0].start, replies[-1].end
-        reply = " ".join(u.text.strip() for u in replies)
+        turn = _first_turn(conv, replies)
+        start, end = turn[0].start, turn[-1].end
+        reply = " ".join(u.text.strip() for u in turn)
         where = "the agent's reply did not acknowledge it"
     else:
         start = moment.anchor
