@@ -7,7 +7,7 @@ the empathy analysis asks for embeddings.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -106,13 +106,27 @@ class Reviewer:
 
     def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
                          agent_speaker: str | None) -> tuple[list[Utterance], RoleDecision]:
-        from .diarize import diarized_utterances
+        """Diarize, transcribe the mix once, give each word to the voice it overlaps most, split at
+        speaker changes, then decide which voice is the agent."""
+        from .diarize import attribute_words, overlapped_utterances, split_utterances
+        from .roles import assign_roles
 
         progress("diarizing")
         dia = self.diarizer()(samples, sr)
         progress("transcribing")
         segments = clean_segments(self.transcriber.transcribe(samples, sr), self.cfg.asr)
-        return diarized_utterances(segments, dia, self.cfg, agent_speaker)
+        words = [w for seg in segments for w in seg.words]
+        groups = split_utterances(attribute_words(words, dia), dia, self.cfg.turns.segment_join_gap)
+        labelled = overlapped_utterances(groups, dia)
+        by_label: dict[str, list[Utterance]] = {label: [] for label in dia.labels}
+        for u in labelled:
+            by_label.setdefault(u.speaker, []).append(u)
+        opts = replace(self.cfg.diarization, agent_speaker=agent_speaker) if agent_speaker else self.cfg.diarization
+        decision = assign_roles(by_label, opts)
+        if agent_speaker and agent_speaker not in by_label:
+            raise AudioError(f"--agent-speaker {agent_speaker}: no such speaker (found {', '.join(sorted(by_label)) or 'none'})")
+        utterances = [replace(u, speaker=decision.mapping.get(u.speaker, "other")) for u in labelled]
+        return utterances, decision
 
     def review(self, path: str | Path, *, channels: ChannelMap | None = None, force_mono: bool = False,
                agent_speaker: str | None = None, progress: Progress = lambda stage: None) -> Review:
