@@ -18,6 +18,7 @@ from .types import Utterance, Word
 
 log = logging.getLogger(__name__)
 FRAME = 0.01  # seconds per energy frame for the crosstalk check
+MIN_SEGMENT_SPEECH = 0.1  # seconds of words a segment needs to count as speech
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +263,9 @@ def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions,
         words = [w for w in seg.words if w.probability >= opts.word_probability_min and w.text]
         if energy is not None:
             words = [w for w in words if not is_crosstalk(w, energy, opts.crosstalk_margin_db)]
-        if words:
+        # a segment with less than ~0.1 s of words is not an utterance: Whisper squeezes a stray echo
+        # or noise word into a few frames
+        if words and sum(w.end - w.start for w in words) >= MIN_SEGMENT_SPEECH:
             out.append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
                                   seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
     return out

@@ -104,3 +104,8 @@ def test_unheard_speech_finds_clear_speech_without_words():
     mask[500:620] = True   # 5-6.2 s: no words
     mask[800:850] = True   # 8-8.5 s: too short to retry
     assert unheard_speech([seg(1.1, 2.9, "we heard this")], mask) == [pytest.approx((5.0, 6.2))]
+
+
+def test_a_stray_squeezed_word_is_not_an_utterance(cfg):
+    squeezed = AsrSegment(4.25, 4.28, "you", (Word(4.25, 4.28, "you", 0.6),))
+    assert clean_segments([squeezed, seg(5.0, 5.3, "yes")], cfg.asr) == [seg(5.0, 5.3, "yes")]
