@@ -101,7 +101,7 @@ class WhisperTranscriber:
     """faster-whisper with Silero VAD and word timestamps; greedy decoding at temperature 0, so the
     same audio gives the same words every run."""
 
-    JOIN_GAP = 0.5  # seconds of silence between joined speech regions
+    JOIN_GAP = 0.2  # seconds of silence between joined speech regions
 
     def __init__(self, opts: AsrOptions, device: str = "auto", compute_type: str | None = None):
         from faster_whisper import WhisperModel
@@ -130,25 +130,28 @@ class WhisperTranscriber:
                          speech_pad_ms=o.vad_speech_pad_ms)
         return [(c["start"], c["end"]) for c in get_speech_timestamps(samples, vad)]
 
-    def _decode(self, audio: np.ndarray, beam_size: int) -> list:
-        kwargs = dict(language=self.opts.language, beam_size=beam_size, temperature=0.0, word_timestamps=True,
-                      condition_on_previous_text=False, vad_filter=False)
+    def _decode(self, audio: np.ndarray, retry: bool = False) -> list:
+        # a retry forbids repeated 3-grams: deterministic, unlike Whisper's own temperature fallback,
+        # and far cheaper than beam search
+        extra = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 3} if retry else {}
+        kwargs = dict(language=self.opts.language, beam_size=self.opts.beam_size, temperature=0.0,
+                      word_timestamps=True, condition_on_previous_text=False, vad_filter=False, **extra)
         if self._batched is not None:
             segments, _ = self._batched.transcribe(audio, batch_size=self.opts.batch_size, **kwargs)
         else:
             segments, _ = self.model.transcribe(audio, **kwargs)
         return list(segments)
 
-    def _transcribe(self, samples: np.ndarray, sample_rate: int, beam_size: int, offset: float = 0.0) -> list[AsrSegment]:
-        regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+    def _transcribe(self, samples: np.ndarray, sample_rate: int, regions: Sequence[tuple[int, int]],
+                    retry: bool = False) -> list[AsrSegment]:
         if not regions:
             return []
         joined, layout = join_speech(samples, regions, int(self.JOIN_GAP * sample_rate))
         out = []
-        for s in self._decode(joined, beam_size):
-            words = tuple(Word(a + offset, b + offset, w.word.strip(), w.probability)
+        for s in self._decode(joined, retry):
+            words = tuple(Word(a, b, w.word.strip(), w.probability)
                           for w in s.words or () for a, b in [layout.word_to_track(w.start, w.end, sample_rate)])
-            start, end = (words[0].start, words[-1].end) if words else (s.start + offset, s.end + offset)
+            start, end = (words[0].start, words[-1].end) if words else (s.start, s.end)
             out.append(AsrSegment(start, end, s.text.strip(), words, s.no_speech_prob, s.avg_logprob,
                                   s.compression_ratio))
         return out
@@ -156,26 +159,31 @@ class WhisperTranscriber:
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None
                    ) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
-        clear speech that got no words at all be decoded again on their own."""
+        clear speech that got no words at all be decoded again."""
         assert sample_rate == 16000, "faster-whisper expects 16 kHz"
-        out: list[AsrSegment] = []
-        for seg in self._transcribe(samples, sample_rate, self.opts.beam_size):
-            looping = seg.compression_ratio > self.opts.compression_ratio_max and seg.words
-            out += self._retry(samples, sample_rate, seg) if looping else [seg]
+        regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+        first = self._transcribe(samples, sample_rate, regions)
+        looping = [s for s in first if s.compression_ratio > self.opts.compression_ratio_max and s.words]
+        kept = [s for s in first if s not in looping]
+        # a looping window is decoded again over its own speech regions (not the whole stretch, whose
+        # silences would let word times drift), unheard speech over its energy span
+        again = [(a / sample_rate, b / sample_rate) for a, b in regions
+                 if any(s.start - 0.2 < b / sample_rate and a / sample_rate < s.end + 0.2 for s in looping)]
         if own_speech is not None:
-            for a, b in unheard_speech(out, own_speech):
-                out += self._retry(samples, sample_rate, AsrSegment(a, b, "", ()))
-        return sorted(out, key=lambda s: s.start)
+            again += unheard_speech(kept, own_speech)
+        return sorted(kept + self._retry(samples, sample_rate, timeline.merge(again)), key=lambda s: s.start)
 
-    def _retry(self, samples: np.ndarray, sample_rate: int, seg: AsrSegment) -> list[AsrSegment]:
-        """Greedy decoding sometimes falls into a repetition loop ("-t -t -t …") on hard audio.
-        Whisper's own remedy samples at higher temperatures, which makes reviews irreproducible;
-        a deterministic beam search over the same stretch recovers the words instead."""
-        a, b = max(0, int((seg.start - 0.2) * sample_rate)), int((seg.end + 0.2) * sample_rate)
-        retried = self._transcribe(samples[a:b], sample_rate, max(5, self.opts.beam_size), offset=a / sample_rate)
-        log.debug("re-decoded looping segment %.1f-%.1f with beam search: %d segments", seg.start, seg.end,
-                  len(retried))
-        return retried
+    def _retry(self, samples: np.ndarray, sample_rate: int, spans: Sequence[tuple[float, float]]
+               ) -> list[AsrSegment]:
+        """Decode again, all in one pass: speech where decoding fell into a repetition loop
+        ("-t -t -t …") and clear speech that got no words (Whisper sometimes skips a sentence at
+        the end of a 30 s window)."""
+        regions = [(max(0, int(a * sample_rate)), min(len(samples), int(b * sample_rate))) for a, b in spans]
+        regions = [(a, b) for a, b in regions if b > a]
+        if regions:
+            log.debug("re-decoding %d stretches (%.1f s)", len(regions),
+                      sum(b - a for a, b in regions) / sample_rate)
+        return self._transcribe(samples, sample_rate, regions, retry=True)
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
                         own_speech: Sequence[np.ndarray | None] | None = None) -> list[list[AsrSegment]]:
