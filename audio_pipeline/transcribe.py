@@ -302,21 +302,41 @@ def _edge(mask: np.ndarray, frame: int, step: int, limit: int) -> int:
     return best
 
 
+def _first_on(mask: np.ndarray, start: int, stop: int, step: int) -> int | None:
+    for i in range(start, stop, step):
+        if 0 <= i < len(mask) and mask[i]:
+            return i
+    return None
+
+
+def _snap_start(word: Word, mask: np.ndarray, limit: int) -> Word:
+    a = min(max(int(word.start / FRAME), 0), len(mask) - 1)
+    if mask[a] or mask[min(a + 1, len(mask) - 1)]:  # speech already: walk back to its onset
+        return Word(min(word.start, _edge(mask, a, -1, limit) * FRAME), word.end, word.text, word.probability)
+    onset = _first_on(mask, a, min(a + limit, int(word.end / FRAME)), +1)  # started early: move to the onset
+    return word if onset is None else Word(onset * FRAME, word.end, word.text, word.probability)
+
+
+def _snap_end(word: Word, mask: np.ndarray, limit: int) -> Word:
+    b = min(max(int(word.end / FRAME), 0), len(mask) - 1)
+    if mask[b] or mask[max(b - 1, 0)]:  # still speech: walk on to its offset
+        return Word(word.start, max(word.end, (_edge(mask, b, +1, limit) + 1) * FRAME), word.text, word.probability)
+    offset = _first_on(mask, b, max(b - limit, int(word.start / FRAME)), -1)  # ended late: back to the offset
+    return word if offset is None else Word(word.start, (offset + 1) * FRAME, word.text, word.probability)
+
+
 def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: float = 0.8) -> list[AsrSegment]:
     """Whisper's word timestamps drift by a few hundred ms at segment edges, most of all in
-    overlapped speech; the channel's own energy says when the voice really starts and stops."""
+    overlapped speech; the channel's own energy says when the voice really starts and stops.
+    Each segment's first word starts at the speech onset nearest it, its last word ends at the
+    nearest offset (within `max_shift`)."""
     limit = int(max_shift / FRAME)
     out = []
     for seg in segments:
         words = list(seg.words)
-        first, last = words[0], words[-1]
-        a = int(first.start / FRAME)
-        if 0 <= a < len(mask) and (mask[a] or mask[min(a + 1, len(mask) - 1)]):
-            words[0] = Word(min(first.start, _edge(mask, a, -1, limit) * FRAME), first.end, first.text, first.probability)
-        b = min(int(last.end / FRAME), len(mask) - 1)
-        if b >= 0 and (mask[b] or mask[max(b - 1, 0)]):
-            end = max(last.end, (_edge(mask, b, +1, limit) + 1) * FRAME)
-            words[-1] = Word(words[-1].start, end, last.text, last.probability)
+        if len(mask):
+            words[0] = _snap_start(words[0], mask, limit)
+            words[-1] = _snap_end(words[-1], mask, limit)
         out.append(AsrSegment(words[0].start, words[-1].end, seg.text, tuple(words), seg.no_speech_prob,
                               seg.avg_logprob, seg.compression_ratio))
     return out
@@ -324,14 +344,14 @@ def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: 
 
 def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,
                    max_gap: float = 0.3) -> list[tuple[float, float]]:
-    """Stretches of at least `min_len` of the party's own speech with no word in them: Whisper
-    sometimes skips a whole sentence at the end of a 30 s window."""
+    """Stretches of at least `min_len` of the party's own speech with no word in or near them:
+    Whisper sometimes skips a sentence at the end of a 30 s window, or in overlapped speech."""
     frames = np.flatnonzero(own_speech)
     if frames.size == 0:
         return []
     spans = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)
-    heard = timeline.merge((w.start, w.end) for s in segments for w in s.words)
-    return [(a, b) for a, b in spans if b - a >= min_len and not timeline.clip(heard, a, b)]
+    heard = timeline.merge(((w.start - max_gap, w.end + max_gap) for s in segments for w in s.words))
+    return [(x, y) for a, b in spans for x, y in timeline.gaps(heard, a, b) if y - x >= min_len]
 
 
 def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float) -> list[Utterance]:

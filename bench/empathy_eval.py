@@ -35,6 +35,7 @@ from audio_pipeline.analysis.empathy import (  # noqa: E402
     load_lexicon,
 )
 from audio_pipeline.config import EmpathyOptions, load_config  # noqa: E402
+from audio_pipeline.evaluation import Tally  # noqa: E402
 
 DATA = ROOT / "data" / "empathy"
 BARS = {"empathy_f1": 0.90, "category_accuracy": 0.80, "dismissive_f1": 0.90, "sympathy_f1": 0.85,
@@ -58,26 +59,6 @@ class Prediction:
     dismissive: bool
     sympathy: bool
     distress: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def load_items(split: str) -> list[Item]:
@@ -112,9 +93,9 @@ def predict(items: Sequence[Item], opts: EmpathyOptions, embedder: Embedder | No
 
 
 def binary(items: Sequence[Item], preds: Sequence[Prediction], gold: Callable[[Item], bool],
-           pred: Callable[[Prediction], bool]) -> Score:
+           pred: Callable[[Prediction], bool]) -> Tally:
     pairs = [(gold(i), pred(p)) for i, p in zip(items, preds)]
-    return Score(sum(g and q for g, q in pairs), sum(q and not g for g, q in pairs), sum(g and not q for g, q in pairs))
+    return Tally(sum(g and q for g, q in pairs), sum(q and not g for g, q in pairs), sum(g and not q for g, q in pairs))
 
 
 def evaluate(items: Sequence[Item], preds: Sequence[Prediction]) -> dict:

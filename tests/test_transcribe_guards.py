@@ -109,3 +109,15 @@ def test_unheard_speech_finds_clear_speech_without_words():
 def test_a_stray_squeezed_word_is_not_an_utterance(cfg):
     squeezed = AsrSegment(4.25, 4.28, "you", (Word(4.25, 4.28, "you", 0.6),))
     assert clean_segments([squeezed, seg(5.0, 5.3, "yes")], cfg.asr) == [seg(5.0, 5.3, "yes")]
+
+
+def test_snap_moves_edges_to_the_channel_energy():
+    from audio_pipeline.transcribe import snap_to_energy
+
+    mask = np.zeros(1000, dtype=bool)
+    mask[200:400] = True   # speech from 2.0 to 4.0 s
+    early = AsrSegment(1.5, 3.9, "x y", (Word(1.5, 2.5, "x"), Word(2.6, 3.9, "y")))   # starts early, ends early
+    late = AsrSegment(2.3, 4.6, "x y", (Word(2.3, 2.5, "x"), Word(2.6, 4.6, "y")))    # starts late, ends late
+    a, b = snap_to_energy([early, late], mask)
+    assert (a.start, a.end) == pytest.approx((2.0, 4.0))
+    assert (b.start, b.end) == pytest.approx((2.0, 4.0))
