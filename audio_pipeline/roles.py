@@ -1,0 +1,259 @@
+"""Which diarized voice is the agent, which the customer, and which is neither (mono calls).
+
+The agent is the voice that greets and introduces themselves or the company ("thank you for calling…",
+"my name is…", "how can I help", "this is X from Y", "X speaking"). Without such phrases: who spoke
+first (inbound calls are answered by the agent), then the talk pattern (agents ask more questions).
+A third voice (IVR prompt, transfer) is kept as "other", never folded into the customer, unless it
+holds less than `other_min_share` of the speech: then it is a clustering artefact and joins the
+voice it sits next to in time. Pure: text and times in, a RoleDecision out.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+from .config import DiarizationOptions
+from .types import Role, RoleDecision
+
+log = logging.getLogger(__name__)
+
+
+class Spoken(Protocol):
+    """What role assignment reads from an utterance (types.Utterance fits)."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+# (pattern, weight). Weights are "points": 3 = a greeting only an agent says, 2 = an introduction
+# (a customer may say "my name is" too), 1 = typical of the side but not decisive.
+AGENT_CUES: tuple[tuple[str, float], ...] = (
+    (r"\bthank(s| you) for (calling|contacting|holding|your patience)\b", 3),
+    (r"\bhow (can|may|might) i (help|assist)\b", 3),
+    (r"\bwhat can i (do|help) (for|with)\b", 3),
+    (r"\b(welcome to|you'?ve reached|you are through to|you'?re through to)\b", 3),
+    (r"\bmy name is\b", 2),
+    (r"\bthis is \w+( \w+)? (from|with|at|of) \w+", 2),
+    (r"^\W*(hi|hello|good (morning|afternoon|evening))?\W*(this is )?\w+ speaking\b", 2),
+    (r"\b(am i|are you|i'?m) speaking (with|to)\b", 2),
+    (r"\bis there anything else (i|we) can\b", 2),
+    (r"\b(can|could|may) i (have|get|take) your (name|account|order|phone|date of birth|email|postcode|zip)", 1),
+    (r"\b(confirm|verify) your\b", 1),
+    (r"\blet me (check|look|pull|see|find|transfer)\b", 1),
+    (r"\b(i|we) apologi[sz]e for\b", 1),
+    (r"\bhave a (great|good|nice|wonderful) (day|evening|afternoon|weekend)\b", 1),
+)
+CUSTOMER_CUES: tuple[tuple[str, float], ...] = (
+    (r"\bi'?m calling (about|because|to|regarding|for)\b", 2),
+    (r"\bi (called|am calling|was calling)\b", 1),
+    (r"\bi have (a|an) (problem|question|issue|complaint)\b", 1),
+    (r"\b(can|could) you help me\b", 1),
+    (r"\bi'?ve been (waiting|charged|trying|on hold)\b", 1),
+    (r"\bi (want|would like|need) to (cancel|return|complain|speak|change|close|report)\b", 1),
+    (r"\bmy (bill|order|account|package|card|internet|refund|delivery|subscription)\b", 1),
+)
+# Recorded prompts: said by an IVR, never by a person in the conversation.
+IVR_CUES: tuple[tuple[str, float], ...] = (
+    (r"\b(press|dial|say) (one|two|three|four|five|six|seven|eight|nine|zero|\d)\b", 2),
+    (r"\byour call is important\b", 2),
+    (r"\b(calls?|conversation) (may|will) be (recorded|monitored)\b", 2),
+    (r"\bfor (quality|training) (and|or) (training|quality)\b", 1),
+    (r"\bnext available (agent|representative|advisor|operator)\b", 2),
+    (r"\b(menu|options) ha(ve|s) changed\b", 2),
+    (r"\bplease (stay on|hold the) line\b", 1),
+)
+DECISIVE = 2.0  # net cue points one voice must lead by before phrases decide alone
+# who spoke first is the strongest single hint, but more questions and more words together outvote it
+PATTERN_WEIGHTS = {"first": 1.0, "questions": 0.8, "words": 0.4, "cues": 0.5}
+_QUESTION = re.compile(r"\?|^\W*(what|when|where|which|who|why|how|can|could|would|will|do|does|did|is|are|may)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    label: str
+    phrase: str  # the words that matched
+    weight: float
+    start: float
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().replace("’", "'").split())
+
+
+def find_cues(label: str, utterances: Sequence[Spoken], cues: Sequence[tuple[str, float]]) -> list[Cue]:
+    """Every match of `cues` in the label's utterances (each pattern counted once per utterance)."""
+    found = []
+    for u in utterances:
+        text = _norm(u.text)
+        for pattern, weight in cues:
+            m = re.search(pattern, text)
+            if m:
+                found.append(Cue(label, m.group(0).strip(), weight, u.start))
+    return found
+
+
+def _points(cues: Sequence[Cue]) -> float:
+    return sum(c.weight for c in cues)
+
+
+def _speech(utterances: Sequence[Spoken]) -> float:
+    return sum(max(0.0, u.end - u.start) for u in utterances)
+
+
+def _first_start(utterances: Sequence[Spoken]) -> float:
+    return min((u.start for u in utterances), default=float("inf"))
+
+
+def _questions(utterances: Sequence[Spoken]) -> int:
+    return sum(bool(_QUESTION.search(_norm(u.text))) for u in utterances)
+
+
+def _words(utterances: Sequence[Spoken]) -> int:
+    return sum(len(u.text.split()) for u in utterances)
+
+
+# ------------------------------------------------------------------------------------- the decision
+
+
+@dataclass(frozen=True, slots=True)
+class _Pick:
+    agent: str | None
+    method: str
+    confidence: float
+    evidence: str
+
+
+def _by_override(labels: Sequence[str], forced: str | None) -> _Pick | None:
+    if forced is None:
+        return None
+    if forced in labels:
+        return _Pick(forced, "override", 1.0, f"diarization.agent_speaker = {forced}")
+    log.warning("agent_speaker %s is not among the diarized speakers %s; deciding from the speech",
+                forced, ", ".join(labels))
+    return None
+
+
+def _net_points(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str]) -> dict[str, float]:
+    return {lb: _points(find_cues(lb, by_label[lb], AGENT_CUES)) - _points(find_cues(lb, by_label[lb], CUSTOMER_CUES))
+            for lb in labels}
+
+
+def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str]) -> _Pick | None:
+    """The voice whose agent phrases (minus customer phrases) lead the others' by DECISIVE points."""
+    net = _net_points(by_label, labels)
+    ranked = sorted(labels, key=lambda lb: (-net[lb], _first_start(by_label[lb])))
+    runner_up = net[ranked[1]] if len(ranked) > 1 else 0.0
+    lead = net[ranked[0]] - max(runner_up, 0.0)
+    if net[ranked[0]] < DECISIVE or lead < DECISIVE:
+        return None
+    agent = ranked[0]
+    best = max(find_cues(agent, by_label[agent], AGENT_CUES), key=lambda c: (c.weight, -c.start))
+    method = "greeting" if best.weight >= 3 else "introduction"
+    confidence = min(0.99, 0.6 + 0.08 * lead)
+    return _Pick(agent, method, confidence, f'{agent} at {best.start:.1f} s: "{best.phrase}"')
+
+
+def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str]) -> _Pick:
+    """No decisive phrase: a weighted vote of who spoke first, asked more questions, said more, and
+    any weak phrase lead. The confidence says how one-sided the vote was (0.5 = a coin flip)."""
+    votes = {lb: 0.0 for lb in labels}
+    reasons = []
+    first = min(labels, key=lambda lb: _first_start(by_label[lb]))
+    votes[first] += PATTERN_WEIGHTS["first"]
+    reasons.append(f"{first} spoke first ({_first_start(by_label[first]):.1f} s)")
+    for kind, measure in (("questions", _questions), ("words", _words)):
+        counts = {lb: measure(by_label[lb]) for lb in labels}
+        top, runner_up = sorted(labels, key=lambda lb: -counts[lb])[:2]
+        if counts[top] > counts[runner_up]:
+            votes[top] += PATTERN_WEIGHTS[kind]
+            reasons.append(f"{top} has more {kind} ({counts[top]} vs {counts[runner_up]})")
+    net = _net_points(by_label, labels)
+    lead = max(labels, key=lambda lb: net[lb])
+    if net[lead] > 0 and sum(net[lb] == net[lead] for lb in labels) == 1:
+        votes[lead] += PATTERN_WEIGHTS["cues"]
+        reasons.append(f"{lead} has more agent phrases")
+    agent = max(labels, key=lambda lb: (votes[lb], -_first_start(by_label[lb])))
+    others = max((v for lb, v in votes.items() if lb != agent), default=0.0)
+    confidence = 0.5 + 0.4 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
+    method = "first_speaker" if agent == first else "talk_pattern"
+    return _Pick(agent, method, round(confidence, 3), "; ".join(reasons))
+
+
+def _is_ivr(utterances: Sequence[Spoken]) -> bool:
+    prompt = _points(find_cues("", utterances, IVR_CUES))
+    return prompt >= DECISIVE and prompt > _points(find_cues("", utterances, AGENT_CUES))
+
+
+def _gap(a: Spoken, b: Spoken) -> float:
+    return max(b.start - a.end, a.start - b.end, 0.0)
+
+
+def _nearest_major(utterances: Sequence[Spoken], majors: Mapping[str, Sequence[Spoken]]) -> str:
+    """The major voice a minor cluster most likely belongs to: for each of its utterances, the voice
+    closest in time (a split-off fragment of a speaker sits inside or next to that speaker's speech),
+    votes weighted by duration."""
+    votes = {lb: 0.0 for lb in majors}
+    for u in utterances:
+        nearest = min(majors, key=lambda lb: min((_gap(u, v) for v in majors[lb]), default=float("inf")))
+        votes[nearest] += max(u.end - u.start, 1e-3)
+    return max(votes, key=lambda lb: votes[lb])
+
+
+def assign_roles(utterances_by_label: Mapping[str, Sequence[Spoken]], opts: DiarizationOptions) -> RoleDecision:
+    """label -> agent / customer / other, with the method, a confidence in [0, 1] and the evidence."""
+    speech = {lb: _speech(us) for lb, us in utterances_by_label.items() if us}
+    total = sum(speech.values())
+    if not speech or total <= 0:
+        return RoleDecision(mapping={lb: "customer" for lb in utterances_by_label}, method="no_speech",
+                            confidence=0.0, evidence="no speech attributed to any speaker")
+    by_label = {lb: utterances_by_label[lb] for lb in speech}
+    ranked = sorted(speech, key=lambda lb: -speech[lb])
+    # the most talkative voice is never an artefact, whatever other_min_share says
+    majors = ranked[:1] + [lb for lb in ranked[1:] if speech[lb] >= opts.other_min_share * total]
+    minors = [lb for lb in ranked if lb not in majors]
+    ivr = [lb for lb in majors if len(majors) > 1 and _is_ivr(by_label[lb])]
+    people = [lb for lb in majors if lb not in ivr] or majors
+    pick = _by_override(list(speech), opts.agent_speaker) or _decide(by_label, people)
+    mapping: dict[str, Role] = {pick.agent: "agent"} if pick.agent is not None else {}
+    rest = [lb for lb in people if lb != pick.agent]
+    if rest:  # the customer is the most talkative remaining person; further voices are "other"
+        mapping[rest[0]] = "customer"
+    mapping.update({lb: "other" for lb in majors if lb not in mapping})
+    for lb in minors:
+        if lb not in mapping:
+            mapping[lb] = mapping[_nearest_major(by_label[lb], {m: by_label[m] for m in majors})]
+    mapping.update({lb: "customer" for lb in utterances_by_label if lb not in mapping})  # silent labels
+    evidence = pick.evidence + _merge_note(minors, mapping, speech, total) + _other_note(mapping, ivr)
+    return RoleDecision(mapping=dict(sorted(mapping.items())), method=pick.method,
+                        confidence=max(0.0, min(1.0, pick.confidence)), evidence=evidence)
+
+
+def _decide(by_label: Mapping[str, Sequence[Spoken]], people: Sequence[str]) -> _Pick:
+    if len(people) == 1:
+        return _single(people[0], by_label[people[0]])
+    return _by_phrases(by_label, people) or _by_pattern(by_label, people)
+
+
+def _single(label: str, utterances: Sequence[Spoken]) -> _Pick:
+    """One voice only (a voicemail, one side of a call): agent unless it talks like a customer."""
+    net = _net_points({label: utterances}, [label])[label]
+    if net < 0:
+        return _Pick(None, "single_speaker", 0.6, f"only {label} speaks, with customer phrases")
+    return _Pick(label, "single_speaker", 0.6 if net > 0 else 0.5, f"only {label} speaks")
+
+
+def _merge_note(minors: Sequence[str], mapping: Mapping[str, Role], speech: Mapping[str, float],
+                total: float) -> str:
+    return "".join(f"; {lb} ({100 * speech[lb] / total:.1f} % of speech) merged into {mapping[lb]}"
+                   for lb in minors)
+
+
+def _other_note(mapping: Mapping[str, Role], ivr: Sequence[str]) -> str:
+    return "".join(f"; {lb} kept as other{' (recorded prompt)' if lb in ivr else ''}"
+                   for lb, role in sorted(mapping.items()) if role == "other")
