@@ -98,3 +98,17 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path):
     assert r.returncode == 2
     assert (tmp_path / "out" / "ok.review.json").exists()
     assert "bad.wav" in r.stderr
+
+
+def test_mono_without_torch_is_a_clear_error_and_stereo_still_works(tmp_path):
+    """A broken torch install must only cost the mono path, with one line, never a traceback."""
+    t = np.arange(16000 * 2) / 16000
+    sf.write(tmp_path / "mono.wav", (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
+    sf.write(tmp_path / "stereo.wav", np.zeros((16000 * 2, 2), dtype=np.float32), 16000)
+    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['audio-pipeline'] + sys.argv[1:]; "
+            "from audio_pipeline.cli import main; main()")
+    run = lambda *a: subprocess.run([sys.executable, "-c", code, *map(str, a)], capture_output=True, text=True,
+                                    cwd=ROOT, timeout=600)
+    assert_user_error(run("review", tmp_path / "mono.wav", "-o", tmp_path / "out", "-q"), "diariz")
+    ok = run("review", tmp_path / "stereo.wav", "-o", tmp_path / "out", "-q")
+    assert ok.returncode == 0, ok.stderr
