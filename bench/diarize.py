@@ -12,6 +12,11 @@ Each --try is one more diarization config (diarization.* keys over configs/defau
 the default config always runs first. Role accuracy needs words: truth.json calls are transcribed
 once (faster-whisper, configs' asr model) and the words reused for every config.
 
+Columns: DER0 = no collar, DER.25 = pyannote collar 0.25 (total width, i.e. +-0.125 s); spk = speakers
+found / in the truth; time = diarization wall time (models already loaded), xRT = audio / time, cpu =
+process CPU seconds, load = 1-minute load average (the machine is shared: read times with it);
+coverage = share of each truth speaker's speech given to them (by role for truth.json calls).
+
 Bars (DESIGN): real sample DER <= 6 % without collar; synthetic mono DER <= 8 %, roles 100 %;
 diarization >= 5x real time on a 5-minute call on the 2-core CPU machine.
 """
@@ -144,13 +149,23 @@ def coverage(call: Call, activity: dict[str, list[tuple[float, float]]]) -> dict
     return out
 
 
+_ASR: list = []  # the transcriber, loaded once for every call and config
+
+
 def transcribe(call: Call, cfg) -> list:
     if call.segments is None:
         from audio_pipeline.transcribe import WhisperTranscriber, clean_segments
 
-        asr = WhisperTranscriber(cfg.asr, device="cpu")
-        call.segments = clean_segments(asr.transcribe(call.audio, 16000), cfg.asr)
+        if not _ASR:
+            _ASR.append(WhisperTranscriber(cfg.asr, device="cpu"))
+        call.segments = clean_segments(_ASR[0].transcribe(call.audio, 16000), cfg.asr)
     return call.segments
+
+
+def _majority_role(call: Call, activity: dict[str, list[tuple[float, float]]], party: str) -> str | None:
+    """The role that covers most of the truth party's speech."""
+    share = {role: coverage(call, {party: spans})[party] for role, spans in activity.items()}
+    return max(share, key=lambda role: share[role], default=None)
 
 
 def score_roles(call: Call, dia: Diarization, cfg) -> dict:
@@ -158,11 +173,9 @@ def score_roles(call: Call, dia: Diarization, cfg) -> dict:
     _, decision = diarized_utterances(transcribe(call, cfg), dia, cfg)
     activity = speech_activity(dia, decision.mapping)
     cov = coverage(call, activity)
-    majority = {r: max(activity, key=lambda role: coverage(call, {r: activity[role]})[r], default=None)
-                for r in cov}
-    return {"roles_ok": all(majority[r] == r for r in cov), "mapping": dict(decision.mapping),
-            "method": decision.method, "confidence": decision.confidence, "evidence": decision.evidence,
-            "coverage": cov}
+    return {"roles_ok": all(_majority_role(call, activity, party) == party for party in cov),
+            "mapping": dict(decision.mapping), "method": decision.method, "confidence": decision.confidence,
+            "evidence": decision.evidence, "coverage": cov}
 
 
 def run_config(name: str, cfg, calls: list[Call], device: str, roles: bool, repeat: int) -> list[dict]:
@@ -171,32 +184,34 @@ def run_config(name: str, cfg, calls: list[Call], device: str, roles: bool, repe
     print(f"\n## {name}  (load {time.perf_counter() - t0:.1f} s)")
     print(f"{'call':<22}{'dur s':>7}{'DER0':>8}{'DER.25':>8}{'spk':>6}{'time s':>8}{'xRT':>7}{'cpu s':>7}"
           f"{'load':>6}  roles / coverage")
-    rows = []
-    for call in calls:
-        times, cpus = [], []
-        for _ in range(repeat):
-            w, c = time.perf_counter(), time.process_time()
-            dia = diarizer(call.audio, 16000)
-            times.append(time.perf_counter() - w)
-            cpus.append(time.process_time() - c)
-        row = {"config": name, "call": call.name, "duration": call.duration, "time": min(times),
-               "cpu": min(cpus), "xrt": call.duration / min(times), "load": os.getloadavg()[0],
-               "speakers": len(dia.labels), "truth_speakers": len({t[2] for t in call.truth}),
-               "synthetic": call.roles_known, **der(call, dia)}
-        if roles and call.roles_known:
-            row.update(score_roles(call, dia, cfg))
-            extra = (f"{'OK' if row['roles_ok'] else 'WRONG'} {row['method']} {row['confidence']:.2f}  "
-                     + " ".join(f"{k} {100 * v:.0f}%" for k, v in row["coverage"].items()))
-        else:
-            row["coverage"] = coverage(call, _by_truth(dia, row["label_to_truth"]))
-            extra = " ".join(f"{k} {100 * v:.0f}%" for k, v in row["coverage"].items())
-        rows.append(row)
-        print(f"{call.name[:21]:<22}{call.duration:>7.1f}{100 * row['der0']:>7.2f}%{100 * row['der0.25']:>7.2f}%"
-              f"{row['speakers']:>3}/{row['truth_speakers']:<2}{row['time']:>8.2f}{row['xrt']:>7.1f}"
-              f"{row['cpu']:>7.1f}{row['load']:>6.1f}  {extra}")
+    rows = [run_call(diarizer, call, cfg, roles, repeat) for call in calls]
     summary(rows)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return rows
+
+
+def run_call(diarizer: Diarizer, call: Call, cfg, roles: bool, repeat: int) -> dict:
+    """Diarize one call `repeat` times (the fastest run counts), score it, print its row."""
+    times, cpus = [], []
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        dia = diarizer(call.audio, 16000)
+        times.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    row = {"call": call.name, "duration": call.duration, "time": min(times), "cpu": min(cpus),
+           "xrt": call.duration / min(times), "load": os.getloadavg()[0], "speakers": len(dia.labels),
+           "truth_speakers": len({t[2] for t in call.truth}), "synthetic": call.roles_known, **der(call, dia)}
+    if roles and call.roles_known:
+        row.update(score_roles(call, dia, cfg))
+        extra = f"{'OK' if row['roles_ok'] else 'WRONG'} {row['method']} {row['confidence']:.2f}  "
+    else:
+        row["coverage"] = coverage(call, _by_truth(dia, row["label_to_truth"]))
+        extra = ""
+    extra += " ".join(f"{k} {100 * v:.0f}%" for k, v in row["coverage"].items())
+    print(f"{call.name[:21]:<22}{call.duration:>7.1f}{100 * row['der0']:>7.2f}%{100 * row['der0.25']:>7.2f}%"
+          f"{row['speakers']:>3}/{row['truth_speakers']:<2}{row['time']:>8.2f}{row['xrt']:>7.1f}"
+          f"{row['cpu']:>7.1f}{row['load']:>6.1f}  {extra}")
+    return row
 
 
 def summary(rows: list[dict]) -> None:
@@ -246,7 +261,8 @@ def main() -> None:
     for name, extra in [("default" + (f" + {','.join(args.set)}" if args.set else ""), {})] + \
                        [(t, _overrides(t)) for t in args.tries]:
         cfg = load_config(overrides={**base, **extra})
-        rows += run_config(name, cfg, calls, args.device, not args.no_roles, args.repeat)
+        rows += [{"config": name, **row} for row in run_config(name, cfg, calls, args.device, not args.no_roles,
+                                                               args.repeat)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))
 
