@@ -52,7 +52,6 @@ class AsrOptions:
     crosstalk_margin_db: float
     cpu_threads: int
     channel_workers: int
-    batch_size: int
 
 
 @dataclass(frozen=True, slots=True)

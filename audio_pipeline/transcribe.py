@@ -116,11 +116,6 @@ class WhisperTranscriber:
         self.workers = max(1, opts.channel_workers)
         self.model = WhisperModel(str(path), device=self.device, compute_type=self.compute_type,
                                   cpu_threads=_cpu_threads(opts, self.workers), num_workers=self.workers)
-        self._batched = None
-        if self.device == "cuda" and opts.batch_size > 1:
-            from faster_whisper import BatchedInferencePipeline
-
-            self._batched = BatchedInferencePipeline(self.model)
 
     def speech_regions(self, samples: np.ndarray) -> list[tuple[int, int]]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -136,10 +131,9 @@ class WhisperTranscriber:
         extra = {"repetition_penalty": 1.2, "no_repeat_ngram_size": 3} if retry else {}
         kwargs = dict(language=self.opts.language, beam_size=self.opts.beam_size, temperature=0.0,
                       word_timestamps=True, condition_on_previous_text=False, vad_filter=False, **extra)
-        if self._batched is not None:
-            segments, _ = self._batched.transcribe(audio, batch_size=self.opts.batch_size, **kwargs)
-        else:
-            segments, _ = self.model.transcribe(audio, **kwargs)
+        # one code path on CPU and GPU: BatchedInferencePipeline re-runs its own VAD joining, whose
+        # word-time drift the gap-joined regions exist to avoid
+        segments, _ = self.model.transcribe(audio, **kwargs)
         return list(segments)
 
     def _transcribe(self, samples: np.ndarray, sample_rate: int, regions: Sequence[tuple[int, int]],
