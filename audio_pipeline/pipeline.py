@@ -18,7 +18,7 @@ from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
 from .review import build_review
-from .transcribe import (Transcriber, WhisperTranscriber, channel_energy, clean_segments, snap_to_energy,
+from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances)
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
@@ -91,8 +91,7 @@ class Reviewer:
     # -- stages ---------------------------------------------------------------------------
     def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-        energy = {"agent": channel_energy(agent, customer, a.sample_rate),
-                  "customer": channel_energy(customer, agent, a.sample_rate)}
+        energy = dict(zip(("agent", "customer"), channel_energies(agent, customer, a.sample_rate)))
         progress("transcribing both channels")
         margin = self.cfg.asr.crosstalk_margin_db
         masks = {role: speech_mask(energy[role], margin) for role in energy}
@@ -121,10 +120,10 @@ class Reviewer:
         by_label: dict[str, list[Utterance]] = {label: [] for label in dia.labels}
         for u in labelled:
             by_label.setdefault(u.speaker, []).append(u)
-        opts = replace(self.cfg.diarization, agent_speaker=agent_speaker) if agent_speaker else self.cfg.diarization
-        decision = assign_roles(by_label, opts)
         if agent_speaker and agent_speaker not in by_label:
             raise AudioError(f"--agent-speaker {agent_speaker}: no such speaker (found {', '.join(sorted(by_label)) or 'none'})")
+        opts = replace(self.cfg.diarization, agent_speaker=agent_speaker) if agent_speaker else self.cfg.diarization
+        decision = assign_roles(by_label, opts)
         utterances = [replace(u, speaker=decision.mapping.get(u.speaker, "other")) for u in labelled]
         return utterances, decision
 

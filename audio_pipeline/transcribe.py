@@ -237,12 +237,21 @@ def _speech_threshold(db: np.ndarray) -> float:
     return floor + max(6.0, 0.35 * (peak - floor))
 
 
-def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> ChannelEnergy:
-    """Echo coupling = median level difference while the other party talks: robust to the few
+def channel_energies(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[ChannelEnergy, ChannelEnergy]:
+    """Both channels' view of each other, from one energy pass per channel.
+
+    Echo coupling = median level difference while the other party talks: robust to the few
     frames where both talk at once, and low (≈ noise − speech) on a channel with no echo."""
-    own_db, other_db = frame_db(own, sample_rate), frame_db(other, sample_rate)
-    n = min(len(own_db), len(other_db))
-    own_db, other_db = own_db[:n], other_db[:n]
+    a_db, b_db = frame_db(a, sample_rate), frame_db(b, sample_rate)
+    n = min(len(a_db), len(b_db))
+    return _energy(a_db[:n], b_db[:n]), _energy(b_db[:n], a_db[:n])
+
+
+def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> ChannelEnergy:
+    return channel_energies(own, other, sample_rate)[0]
+
+
+def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     talking = other_db > _speech_threshold(other_db)
     coupling = float(np.median(own_db[talking] - other_db[talking])) if talking.any() else -60.0
     return ChannelEnergy(own_db, other_db, min(coupling, -12.0))
