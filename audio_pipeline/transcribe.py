@@ -18,6 +18,7 @@ from .types import Utterance, Word
 
 log = logging.getLogger(__name__)
 FRAME = 0.01  # seconds per energy frame for the crosstalk check
+MASK_HOLE = 10  # frames: shorter breaks in a party's own-speech energy are not pauses
 MIN_SEGMENT_SPEECH = 0.1  # seconds of words a segment needs to count as speech
 
 
@@ -156,6 +157,8 @@ class WhisperTranscriber:
         clear speech that got no words at all be decoded again."""
         assert sample_rate == 16000, "faster-whisper expects 16 kHz"
         regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+        if own_speech is not None:
+            regions = own_regions(regions, own_speech, sample_rate)
         first = self._transcribe(samples, sample_rate, regions)
         looping = [s for s in first if s.compression_ratio > self.opts.compression_ratio_max and s.words]
         kept = [s for s in first if s not in looping]
@@ -286,7 +289,20 @@ def speech_mask(energy: ChannelEnergy, margin_db: float) -> np.ndarray:
     """Frames where this channel carries its own speech: well above its noise floor and louder than
     the other party's echo."""
     own = energy.own_db
-    return (own > _speech_threshold(own)) & (own > energy.other_db + energy.coupling_db + margin_db)
+    mask = (own > _speech_threshold(own)) & (own > energy.other_db + energy.coupling_db + margin_db)
+    return close_gaps(mask, MASK_HOLE)
+
+
+def close_gaps(mask: np.ndarray, longest: int) -> np.ndarray:
+    """Fill runs of up to `longest` off frames between on frames: stop closures, and the frames
+    where the other party's echo is loudest in overlapped speech, are not pauses."""
+    on = np.flatnonzero(mask)
+    out = mask.copy()
+    if on.size > 1:
+        for a, b in zip(on[:-1], on[1:]):
+            if 1 < b - a <= longest + 1:
+                out[a + 1:b] = True
+    return out
 
 
 def _edge(mask: np.ndarray, frame: int, step: int, limit: int) -> int:
@@ -328,21 +344,49 @@ def _snap_end(word: Word, mask: np.ndarray, limit: int) -> Word:
     return word if offset is None else Word(word.start, (offset + 1) * FRAME, word.text, word.probability)
 
 
-def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: float = 0.8) -> list[AsrSegment]:
-    """Whisper's word timestamps drift by a few hundred ms at segment edges, most of all in
+def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: float = 0.8,
+                   pause: float = 0.5) -> list[AsrSegment]:
+    """Whisper's word timestamps drift by a few hundred ms at the edges of speech, most of all in
     overlapped speech; the channel's own energy says when the voice really starts and stops.
-    Each segment's first word starts at the speech onset nearest it, its last word ends at the
-    nearest offset (within `max_shift`)."""
+    Each stretch of words (a segment, split where the words pause for `pause` or more: one
+    segment can span several joined speech regions) starts at the speech onset nearest it and
+    ends at the nearest offset (within `max_shift`), never crossing its neighbours."""
     limit = int(max_shift / FRAME)
     out = []
     for seg in segments:
-        words = list(seg.words)
-        if len(mask):
-            words[0] = _snap_start(words[0], mask, limit)
-            words[-1] = _snap_end(words[-1], mask, limit)
-        out.append(AsrSegment(words[0].start, words[-1].end, seg.text, tuple(words), seg.no_speech_prob,
-                              seg.avg_logprob, seg.compression_ratio))
+        floor = 0.0
+        for words in _stretches(seg.words, pause):
+            if len(mask):
+                first = _snap_start(words[0], mask, limit)
+                start = min(max(floor, first.start), first.end)
+                words[0] = Word(start, first.end, first.text, first.probability)
+                words[-1] = _snap_end(words[-1], mask, limit)
+                floor = words[-1].end
+            out.append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
+                                  seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
     return out
+
+
+def _stretches(words: Sequence[Word], pause: float) -> list[list[Word]]:
+    out: list[list[Word]] = []
+    for w in words:
+        if out and w.start - out[-1][-1].end < pause:
+            out[-1].append(w)
+        else:
+            out.append([w])
+    return out
+
+
+def own_regions(regions: Sequence[tuple[int, int]], own_speech: np.ndarray, sample_rate: int,
+                pad: float = 0.3, max_gap: float = 0.5) -> list[tuple[int, int]]:
+    """VAD regions cut down to where the party itself talks (with `pad` either side). The other
+    party's echo is speech to the VAD; given to Whisper, a window of echo sends it into a
+    repetition loop that can swallow the party's own words in the same window."""
+    frames = np.flatnonzero(own_speech)
+    own = [(max(0.0, a - pad), b + pad) for a, b in
+           timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)]
+    vad = [(a / sample_rate, b / sample_rate) for a, b in regions]
+    return [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(vad, own)]
 
 
 def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,

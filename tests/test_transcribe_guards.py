@@ -121,3 +121,38 @@ def test_snap_moves_edges_to_the_channel_energy():
     a, b = snap_to_energy([early, late], mask)
     assert (a.start, a.end) == pytest.approx((2.0, 4.0))
     assert (b.start, b.end) == pytest.approx((2.0, 4.0))
+
+
+def test_snap_handles_each_stretch_of_a_segment_that_spans_two_regions():
+    from audio_pipeline.transcribe import snap_to_energy
+
+    mask = np.zeros(1000, dtype=bool)
+    mask[100:200] = True   # first stretch 1.0-2.0 s
+    mask[500:700] = True   # second stretch 5.0-7.0 s; Whisper put its first word 0.4 s late
+    joined = AsrSegment(1.0, 7.0, "a b c d", (Word(1.0, 1.5, "a"), Word(1.5, 2.0, "b"),
+                                              Word(5.4, 6.0, "c"), Word(6.0, 7.0, "d")))
+    first, second = snap_to_energy([joined], mask)
+    assert (first.start, first.end) == pytest.approx((1.0, 2.0), abs=0.02)
+    assert (second.start, second.end) == pytest.approx((5.0, 7.0), abs=0.02)
+    assert second.text == "c d"
+
+
+def test_decoding_regions_keep_only_the_partys_own_speech():
+    from audio_pipeline.transcribe import own_regions
+
+    sr = 16000
+    own = np.zeros(1000, dtype=bool)
+    own[300:400] = True                       # the party talks 3-4 s; 0-2.5 s is the other's echo
+    regions = [(0, 2 * sr), (int(2.5 * sr), 6 * sr)]
+    assert own_regions(regions, own, sr, pad=0.3) == [(int(2.7 * sr), int(4.3 * sr))]
+
+
+def test_short_breaks_in_own_speech_are_closed_but_pauses_stay():
+    from audio_pipeline.transcribe import close_gaps
+
+    mask = np.zeros(100, dtype=bool)
+    mask[10:20] = True
+    mask[25:40] = True     # 5-frame break: a stop closure
+    mask[60:70] = True     # 20-frame break: a pause
+    closed = close_gaps(mask, 10)
+    assert closed[10:40].all() and not closed[40:60].any() and not closed[:10].any()
