@@ -140,6 +140,10 @@ class DiarizationOptions:
     torch_threads: int
     agent_speaker: str | None
     other_min_share: float
+    refine: bool = True
+    refine_window: float = 1.5
+    refine_hop: float = 1.0
+    refine_split: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -575,11 +575,26 @@ class Diarizer:
             return Diarization((), (), ())
         import torch
 
+        waveform = torch.from_numpy(samples)[None]
         with _torch_threads(torch, self.opts.torch_threads if self.device == "cpu" else 0):
-            output = self._pipeline({"waveform": torch.from_numpy(samples)[None], "sample_rate": SAMPLE_RATE},
-                                    **self._speaker_counts())
-        return Diarization.from_turns(_from_annotation(output.speaker_diarization),
-                                      _from_annotation(output.exclusive_speaker_diarization))
+            output = self._pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **self._speaker_counts())
+            dia = Diarization.from_turns(_from_annotation(output.speaker_diarization),
+                                         _from_annotation(output.exclusive_speaker_diarization))
+            return self._refine(dia, waveform) if self.opts.refine else dia
+
+    def _refine(self, dia: Diarization, waveform: torch.Tensor) -> Diarization:
+        from .resegment import RefineOptions, refine
+
+        model = self._pipeline._embedding.model_
+        fbank = model.fbank(waveform)
+
+        def embed(spans: Sequence[tuple[float, float]]) -> np.ndarray:
+            rows = [fbank[int(a * 100):max(int(a * 100), int(b * 100) - 2)] for a, b in spans]
+            return model.embed(rows, self.opts.embedding_batch_size)
+
+        opts = RefineOptions(window=self.opts.refine_window, hop=self.opts.refine_hop, split=self.opts.refine_split)
+        exclusive, turns = refine(dia.exclusive, dia.turns, dia.overlap, embed, opts, SpeakerTurn)
+        return Diarization.from_turns(turns, exclusive)
 
     def _speaker_counts(self) -> dict[str, int]:
         if self.opts.num_speakers:
