@@ -348,22 +348,23 @@ def snap_to_energy(segments: Sequence[AsrSegment], mask: np.ndarray, max_shift: 
                    pause: float = 0.5) -> list[AsrSegment]:
     """Whisper's word timestamps drift by a few hundred ms at the edges of speech, most of all in
     overlapped speech; the channel's own energy says when the voice really starts and stops.
-    Each stretch of words (a segment, split where the words pause for `pause` or more: one
+    Each stretch of words (segments split where the words pause for `pause` or more: one
     segment can span several joined speech regions) starts at the speech onset nearest it and
-    ends at the nearest offset (within `max_shift`), never crossing its neighbours."""
+    ends at the nearest offset (within `max_shift`), never reaching into its neighbours' words."""
     limit = int(max_shift / FRAME)
+    pieces = [(seg, words) for seg in sorted(segments, key=lambda s: s.start)
+              for words in _stretches(seg.words, pause)]
     out = []
-    for seg in segments:
-        floor = 0.0
-        for words in _stretches(seg.words, pause):
-            if len(mask):
-                first = _snap_start(words[0], mask, limit)
-                start = min(max(floor, first.start), first.end)
-                words[0] = Word(start, first.end, first.text, first.probability)
-                words[-1] = _snap_end(words[-1], mask, limit)
-                floor = words[-1].end
-            out.append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
-                                  seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
+    for i, (seg, words) in enumerate(pieces):
+        if len(mask):
+            floor = out[-1].end if out else 0.0
+            ceiling = pieces[i + 1][1][0].start if i + 1 < len(pieces) else float("inf")
+            first = _snap_start(words[0], mask, limit)
+            words[0] = Word(min(max(floor, first.start), first.end), first.end, first.text, first.probability)
+            last = _snap_end(words[-1], mask, limit)
+            words[-1] = Word(last.start, max(min(ceiling, last.end), last.start), last.text, last.probability)
+        out.append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
+                              seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
     return out
 
 
@@ -401,18 +402,27 @@ def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_l
     return [(x, y) for a, b in spans for x, y in timeline.gaps(heard, a, b) if y - x >= min_len]
 
 
-def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float) -> list[Utterance]:
-    """One utterance per segment, split where the words pause for `max_gap` or more."""
+def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float,
+                  carry_gap: float = 0.5) -> list[Utterance]:
+    """One utterance per segment, split where the words pause for `max_gap` or more; a segment
+    that follows an unfinished one (no closing punctuation, under `carry_gap` later) continues it:
+    Whisper sometimes breaks a sentence across segments ("there's nothing" / "I can do…"), which
+    would hide the phrase from the empathy rules."""
     utterances = []
-    for seg in segments:
-        group: list[Word] = []
+    group: list[Word] = []
+    for seg in sorted(segments, key=lambda s: s.start):
+        continues = bool(group) and seg.words[0].start - group[-1].end < carry_gap \
+            and not group[-1].text.endswith((".", "?", "!"))
+        if group and not continues:
+            utterances.append(_utterance(speaker, group))
+            group = []
         for w in seg.words:
             if group and w.start - group[-1].end >= max_gap:
                 utterances.append(_utterance(speaker, group))
                 group = []
             group.append(w)
-        if group:
-            utterances.append(_utterance(speaker, group))
+    if group:
+        utterances.append(_utterance(speaker, group))
     return utterances
 
 

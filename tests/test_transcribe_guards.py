@@ -118,7 +118,7 @@ def test_snap_moves_edges_to_the_channel_energy():
     mask[200:400] = True   # speech from 2.0 to 4.0 s
     early = AsrSegment(1.5, 3.9, "x y", (Word(1.5, 2.5, "x"), Word(2.6, 3.9, "y")))   # starts early, ends early
     late = AsrSegment(2.3, 4.6, "x y", (Word(2.3, 2.5, "x"), Word(2.6, 4.6, "y")))    # starts late, ends late
-    a, b = snap_to_energy([early, late], mask)
+    (a,), (b,) = snap_to_energy([early], mask), snap_to_energy([late], mask)
     assert (a.start, a.end) == pytest.approx((2.0, 4.0))
     assert (b.start, b.end) == pytest.approx((2.0, 4.0))
 
@@ -156,3 +156,23 @@ def test_short_breaks_in_own_speech_are_closed_but_pauses_stay():
     mask[60:70] = True     # 20-frame break: a pause
     closed = close_gaps(mask, 10)
     assert closed[10:40].all() and not closed[40:60].any() and not closed[:10].any()
+
+
+def test_snapped_neighbours_never_reach_into_each_others_words():
+    from audio_pipeline.transcribe import snap_to_energy
+
+    mask = np.zeros(1000, dtype=bool)
+    mask[100:400] = True   # one stretch of speech 1-4 s that Whisper cut into two segments
+    one = AsrSegment(1.2, 2.0, "there's nothing", (Word(1.2, 1.5, "there's"), Word(1.5, 2.0, "nothing")))
+    two = AsrSegment(2.1, 3.8, "I can do", (Word(2.1, 2.5, "I"), Word(2.5, 3.0, "can"), Word(3.0, 3.8, "do")))
+    a, b = snap_to_energy([one, two], mask)
+    assert a.start == pytest.approx(1.0) and b.end == pytest.approx(4.0, abs=0.02)
+    assert a.end <= b.start == pytest.approx(2.1)
+
+
+def test_a_sentence_broken_across_segments_is_one_utterance():
+    one = seg(10.0, 10.8, "there's nothing")
+    two = seg(11.0, 12.5, "I can do about it.")
+    three = seg(12.7, 13.5, "Sorry.")
+    utts = to_utterances([one, two, three], "agent", max_gap=1.5)
+    assert [u.text for u in utts] == ["there's nothing I can do about it.", "Sorry."]
