@@ -72,7 +72,7 @@ MARKERS: dict[str, tuple[str, ...]] = {
                           "i'll check", "i will check", "i'll look into"),
     "distress": ("frustrated", "frustrating", "worried", "upset", "stressed", "third time",
                  "fed up", "ridiculous", "scared", "panicking", "angry", "unacceptable",
-                 "at my wits", "can't believe", "desperate"),
+                 "at my wits", "can't believe", "desperate", "need this sorted"),
 }
 
 # Words that only an agent's own line is checked for; customers may say "sorry" freely.
@@ -272,7 +272,7 @@ LOST_PARCEL = CallScript("lost_parcel", "parcel marked delivered but missing",
     A("In that case the next step is to open an investigation with the driver's depot, which "
       "usually takes up to ten working days, and after that we decide whether a replacement or a "
       "refund is the right option for the sender."),
-    C("Ten working days? Her birthday is on Saturday, I need this sorted before then.",
+    C("Ten working days? Her birthday is on Saturday, I need this sorted before then.", DISTRESS,
       cue=Cue.INTERRUPT, after="ten working days"),
     A("There's nothing I can do about the investigation time, that's the process for every "
       "missing parcel.", DIS),

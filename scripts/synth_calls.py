@@ -68,6 +68,7 @@ HOLD_WINDOW = 10.0
 # frame within STRONG_DB (surely speech), extended back over frames within WEAK_DB (a weak onset
 # such as /h/), so recorded room noise in flite's unit voices does not count as speech.
 STRONG_DB, WEAK_DB = 30.0, 40.0
+INNER_PAUSE = 0.25           # silences this long inside a turn are listed in its truth ("pauses")
 FADE_CUT = 0.03              # fade applied where an interrupted turn is cut off
 
 
@@ -574,6 +575,10 @@ def _turn_json(p: Placed) -> dict:
            "text": p.text, "kind": p.kind, "labels": list(p.labels)}
     if p.planned_end is not None:
         out["planned_end"] = _r(p.planned_end / WORK_SR)
+    t0 = p.start / WORK_SR
+    # silences inside the turn (between sentences, TTS breaths): a diarization reference that
+    # counts them as speech charges every system for "missing" them
+    out["pauses"] = [[_r(t0 + a), _r(t0 + b)] for a, b in pauses(p.audio, INNER_PAUSE)]
     return out
 
 
