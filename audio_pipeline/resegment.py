@@ -33,6 +33,7 @@ class RefineOptions:
     min_turn: float = 0.5    # shorter exclusive turns keep pyannote's label
     iterations: int = 10
     split: bool = True       # relabel frame by frame (True) or whole turns by majority (False)
+    min_run: float = 1.0     # a relabelled part of a turn shorter than this keeps its label
 
 
 def windows(turns: Sequence, opts: RefineOptions) -> list[Window]:
@@ -71,9 +72,11 @@ def kmeans(vectors: np.ndarray, init: np.ndarray, iterations: int) -> np.ndarray
 
 
 def vote(turns: Sequence, wins: Sequence[Window], labels: Sequence[str], make_turn: Callable,
-         split: bool = True) -> list:
+         split: bool = True, min_run: float = 1.0) -> list:
     """Each frame of each turn takes the label most of its windows were clustered to (its own
-    label where no window covers it or the vote ties); runs of one label become turns."""
+    label where no window covers it or the vote ties); runs of one label become turns. A part of
+    a turn shorter than `min_run` is not split off: at a turn's edge the windows reach into the
+    other voice's overlapping speech, and relabelling there would erase the overlap."""
     out = []
     names = sorted({t.speaker for t in turns} | set(labels))
     col = {name: i for i, name in enumerate(names)}
@@ -87,7 +90,20 @@ def vote(turns: Sequence, wins: Sequence[Window], labels: Sequence[str], make_tu
         votes[:, col[t.speaker]] += 0.5  # ties keep pyannote's label
         if not split:
             votes[:] = votes.sum(0)
-        out += _runs(t, votes.argmax(1), names, make_turn)
+        out += _runs(t, _keep_short_runs(votes.argmax(1), col[t.speaker], int(min_run / FRAME)), names, make_turn)
+    return out
+
+
+def _keep_short_runs(labels: np.ndarray, own: int, shortest: int) -> np.ndarray:
+    """Runs of another label shorter than `shortest` frames go back to `own`, unless one run is
+    the whole turn (a short turn relabelled as a whole)."""
+    edges = [0, *(np.flatnonzero(np.diff(labels)) + 1).tolist(), len(labels)]
+    if len(edges) == 2:
+        return labels
+    out = labels.copy()
+    for a, b in zip(edges[:-1], edges[1:]):
+        if out[a] != own and b - a < shortest:
+            out[a:b] = own
     return out
 
 
@@ -128,7 +144,7 @@ def refine(exclusive: Sequence, turns: Sequence, overlap: Sequence[tuple[float, 
     vectors = vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
     init = np.array([names.index(w[2]) for w in wins])
     assign = kmeans(vectors, init, opts.iterations)
-    new_exclusive = vote(ordered, wins, [names[k] for k in assign], make_turn, opts.split)
+    new_exclusive = vote(ordered, wins, [names[k] for k in assign], make_turn, opts.split, opts.min_run)
     return new_exclusive, follow(turns, ordered, new_exclusive, make_turn)
 
 

@@ -85,3 +85,15 @@ def test_full_turns_follow_their_exclusive_parts_and_keep_overlap():
     full = [SpeakerTurn(0.0, 4.2, "S0"), SpeakerTurn(3.5, 8.0, "S1")]
     out = sorted((round(t.start, 2), round(t.end, 2), t.speaker) for t in follow(full, old, new, SpeakerTurn))
     assert out == [(0.0, 2.0, "S0"), (2.0, 4.2, "S1"), (3.5, 8.0, "S1")]
+
+
+def test_a_turn_edge_that_reaches_into_the_other_voice_keeps_its_label():
+    from audio_pipeline.resegment import vote
+
+    turn = SpeakerTurn(0.0, 6.0, "S0")
+    # the last window, which reaches into the other voice's overlapping speech, voted S1
+    wins = [(0.0, 1.5, "S0", 0), (1.5, 3.0, "S0", 0), (3.0, 4.5, "S0", 0), (5.5, 6.0, "S0", 0)]
+    out = vote([turn], wins, ["S0", "S0", "S0", "S1"], SpeakerTurn, split=True, min_run=1.0)
+    assert [(t.start, t.end, t.speaker) for t in out] == [(0.0, 6.0, "S0")]
+    short = SpeakerTurn(0.0, 0.8, "S0")  # a short turn relabelled as a whole still moves
+    assert vote([short], [(0.0, 0.8, "S0", 0)], ["S1"], SpeakerTurn)[0].speaker == "S1"
