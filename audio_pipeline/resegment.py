@@ -34,6 +34,7 @@ class RefineOptions:
     iterations: int = 10
     split: bool = True       # relabel frame by frame (True) or whole turns by majority (False)
     min_run: float = 1.0     # a relabelled part of a turn shorter than this keeps its label
+    max_overlap: float = 0.25  # windows with more overlapped speech than this share do not vote
 
 
 def windows(turns: Sequence, opts: RefineOptions) -> list[Window]:
@@ -131,7 +132,9 @@ def refine(exclusive: Sequence, turns: Sequence, overlap: Sequence[tuple[float, 
     """(exclusive, turns) with each voice's windows re-clustered. Overlapped stretches keep the
     voices pyannote heard there (the dominant one is whatever the exclusive turns now say)."""
     ordered = sorted(exclusive, key=lambda t: (t.start, t.end))
-    wins = windows(ordered, opts)
+    # a window that holds two voices at once says nothing about either
+    wins = [w for w in windows(ordered, opts)
+            if timeline.total(timeline.clip(list(overlap), w[0], w[1])) <= opts.max_overlap * (w[1] - w[0])]
     if len({w[2] for w in wins}) < 2:
         return list(exclusive), list(turns)  # one voice: nothing to separate
     vectors = embed([(w[0], w[1]) for w in wins])
@@ -151,7 +154,8 @@ def refine(exclusive: Sequence, turns: Sequence, overlap: Sequence[tuple[float, 
 def follow(turns: Sequence, old: Sequence, new: Sequence, make_turn: Callable) -> list:
     """pyannote's full turns (smoothed, overlapping) relabelled as their exclusive parts were:
     each frame of a turn where its own voice was the dominant one takes that frame's new label,
-    the other frames (overlap, bridged pauses) the label of the nearest such frame."""
+    the other frames (overlap, bridged pauses) the label of the nearest such frame — unless that
+    is the label of the voice dominant there: two voices heard at once stay two voices."""
     if not turns:
         return []
     n = int(np.ceil(max(t.end for t in turns) / FRAME)) + 1
@@ -167,6 +171,8 @@ def follow(turns: Sequence, old: Sequence, new: Sequence, make_turn: Callable) -
         earlier = own[np.clip(np.searchsorted(own, np.arange(b - a)) - 1, 0, own.size - 1)]
         pick = np.where(np.abs(earlier - np.arange(b - a)) <= np.abs(nearest - np.arange(b - a)), earlier, nearest)
         labels = now[a:b][pick]
+        clash = (labels == now[a:b]) & (was[a:b] != t.speaker) & (was[a:b] != "")
+        labels = np.where(clash, t.speaker, labels)
         names = sorted(set(labels))
         out += _runs(t, np.array([names.index(x) for x in labels]), names, make_turn)
     return out

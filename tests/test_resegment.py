@@ -84,7 +84,8 @@ def test_full_turns_follow_their_exclusive_parts_and_keep_overlap():
     # S1's full turn starts 0.5 s early, in overlap with S0
     full = [SpeakerTurn(0.0, 4.2, "S0"), SpeakerTurn(3.5, 8.0, "S1")]
     out = sorted((round(t.start, 2), round(t.end, 2), t.speaker) for t in follow(full, old, new, SpeakerTurn))
-    assert out == [(0.0, 2.0, "S0"), (2.0, 4.2, "S1"), (3.5, 8.0, "S1")]
+    # S0's tail inside S1's speech stays a second voice there
+    assert out == [(0.0, 2.0, "S0"), (2.0, 4.0, "S1"), (3.5, 8.0, "S1"), (4.0, 4.2, "S0")]
 
 
 def test_a_turn_edge_that_reaches_into_the_other_voice_keeps_its_label():
@@ -97,3 +98,13 @@ def test_a_turn_edge_that_reaches_into_the_other_voice_keeps_its_label():
     assert [(t.start, t.end, t.speaker) for t in out] == [(0.0, 6.0, "S0")]
     short = SpeakerTurn(0.0, 0.8, "S0")  # a short turn relabelled as a whole still moves
     assert vote([short], [(0.0, 0.8, "S0", 0)], ["S1"], SpeakerTurn)[0].speaker == "S1"
+
+
+def test_windows_in_overlapped_speech_do_not_vote():
+    # pyannote is right; the stretch 10-12 s holds both voices, which a fake embedding of the
+    # window would call B: it must not move A's frames there
+    pyannote = [SpeakerTurn(s, e, {"A": "S0", "B": "S1"}[v]) for s, e, v in VOICE]
+    turns = [SpeakerTurn(0.0, 6.0, "S0"), SpeakerTurn(7.0, 12.0, "S1"), SpeakerTurn(10.5, 12.0, "S0"),
+             SpeakerTurn(13.0, 20.0, "S0"), SpeakerTurn(21.0, 26.0, "S1")]
+    _, out = refine(pyannote, turns, [(10.5, 12.0)], fake_embed, RefineOptions(), SpeakerTurn)
+    assert (10.5, 12.0, "S0") in [(t.start, t.end, t.speaker) for t in out]
