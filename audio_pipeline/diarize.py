@@ -238,7 +238,24 @@ def overlapped_utterances(segments: Sequence[tuple[str, Sequence[Word]]], diariz
         text = " ".join(w.text.strip() for w in kept if w.text.strip())
         utterances.append(Utterance(speaker=label, start=kept[0].start, end=kept[-1].end,  # type: ignore[arg-type]
                                     text=text, words=tuple(kept)))
+    utterances += _orphans(diarization, utterances)
     return sorted(utterances, key=lambda u: (u.start, u.end))
+
+
+def _orphans(diarization: Diarization, utterances: Sequence[Utterance]) -> list[Utterance]:
+    """Placeholder utterances for a voice's overlapped speech with none of its words near: the ASR
+    gave every word of a cut-in to the voice it cut into, and the cut-in's own words start only
+    after a pause."""
+    out = []
+    for label in diarization.labels:
+        heard = timeline.merge((u.start - REACH, u.end + REACH) for u in utterances if u.speaker == label)
+        own = timeline.merge(diarization.intervals(label))
+        for a, b in timeline.intersect(own, [o for o in diarization.overlap if o[1] - o[0] >= KEEP_OVERLAP_MIN]):
+            for x, y in timeline.gaps(heard, a, b):
+                if y - x >= KEEP_OVERLAP_MIN:
+                    out.append(Utterance(speaker=label, start=x, end=y, text=UNHEARD,  # type: ignore[arg-type]
+                                         words=(Word(x, y, UNHEARD, 0.0),)))
+    return out
 
 
 def _same_speaker_neighbours(segments: Sequence[tuple[str, Sequence[Word]]]) -> tuple[list[float], list[float]]:

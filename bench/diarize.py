@@ -14,7 +14,8 @@ once (faster-whisper, configs' asr model) and the words reused for every config.
 
 Columns: DER0 = no collar, DER.25 = pyannote collar 0.25 (total width, i.e. +-0.125 s); spk = speakers
 found / in the truth; time = diarization wall time (models already loaded), xRT = audio / time, cpu =
-process CPU seconds, load = 1-minute load average (the machine is shared: read times with it);
+process CPU seconds, asr s = tiny.en transcription of the same mono audio (the review's other big
+stage; model loaded beforehand), load = 1-minute load average (the machine is shared: read times with it);
 coverage = share of each truth speaker's speech given to them (by role for truth.json calls).
 
 Bars (DESIGN): real sample DER <= 6 % without collar; synthetic mono DER <= 8 %, roles 100 %;
@@ -51,6 +52,7 @@ class Call:
     truth: list[tuple[float, float, str]]  # (start, end, speaker)
     roles_known: bool  # truth speakers are agent/customer
     segments: list | None = None  # ASR output, filled once when roles are scored
+    asr_time: float = 0.0  # wall seconds of that transcription (model loaded beforehand)
 
     @property
     def duration(self) -> float:
@@ -158,7 +160,9 @@ def transcribe(call: Call, cfg) -> list:
 
         if not _ASR:
             _ASR.append(WhisperTranscriber(cfg.asr, device="cpu"))
+        t0 = time.perf_counter()
         call.segments = clean_segments(_ASR[0].transcribe(call.audio, 16000), cfg.asr)
+        call.asr_time = time.perf_counter() - t0
     return call.segments
 
 
@@ -183,7 +187,7 @@ def run_config(name: str, cfg, calls: list[Call], device: str, roles: bool, repe
     diarizer = Diarizer(cfg.diarization, device=device)
     print(f"\n## {name}  (load {time.perf_counter() - t0:.1f} s)")
     print(f"{'call':<22}{'dur s':>7}{'DER0':>8}{'DER.25':>8}{'spk':>6}{'time s':>8}{'xRT':>7}{'cpu s':>7}"
-          f"{'load':>6}  roles / coverage")
+          f"{'asr s':>7}{'load':>6}  roles / coverage")
     rows = [run_call(diarizer, call, cfg, roles, repeat) for call in calls]
     summary(rows)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
@@ -201,6 +205,9 @@ def run_call(diarizer: Diarizer, call: Call, cfg, roles: bool, repeat: int) -> d
     row = {"call": call.name, "duration": call.duration, "time": min(times), "cpu": min(cpus),
            "xrt": call.duration / min(times), "load": os.getloadavg()[0], "speakers": len(dia.labels),
            "truth_speakers": len({t[2] for t in call.truth}), "synthetic": call.roles_known, **der(call, dia)}
+    if roles:
+        transcribe(call, cfg)  # timed once per call, printed beside the diarization time
+        row["asr_time"] = call.asr_time
     if roles and call.roles_known:
         row.update(score_roles(call, dia, cfg))
         extra = f"{'OK' if row['roles_ok'] else 'WRONG'} {row['method']} {row['confidence']:.2f}  "
@@ -210,7 +217,7 @@ def run_call(diarizer: Diarizer, call: Call, cfg, roles: bool, repeat: int) -> d
     extra += " ".join(f"{k} {100 * v:.0f}%" for k, v in row["coverage"].items())
     print(f"{call.name[:21]:<22}{call.duration:>7.1f}{100 * row['der0']:>7.2f}%{100 * row['der0.25']:>7.2f}%"
           f"{row['speakers']:>3}/{row['truth_speakers']:<2}{row['time']:>8.2f}{row['xrt']:>7.1f}"
-          f"{row['cpu']:>7.1f}{row['load']:>6.1f}  {extra}")
+          f"{row['cpu']:>7.1f}{row.get('asr_time', float('nan')):>7.1f}{row['load']:>6.1f}  {extra}")
     return row
 
 

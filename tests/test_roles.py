@@ -213,6 +213,18 @@ def test_interruption_visible_when_the_asr_heard_the_interrupted_voice():
     assert agent.words[0] == Word(14.0, 15.0, UNHEARD, 0.0) and agent.start == 14.0
 
 
+def test_a_cut_in_whose_words_start_after_a_pause_keeps_its_overlapped_speech():
+    # the customer cuts in at 14 s; every word of the overlap went to the agent, and the customer's
+    # own first word comes 0.8 s after the overlap ends
+    dia = Diarization.from_turns([SpeakerTurn(10.0, 15.5, A), SpeakerTurn(14.0, 15.2, C), SpeakerTurn(16.0, 19.0, C)],
+                                 [SpeakerTurn(10.0, 15.5, A), SpeakerTurn(16.0, 19.0, C)])
+    labelled = attribute_words(words(10.0, 15.5, "our engineers are on site and expect it back tonight")
+                               + words(16.0, 19.0, "I work from home"), dia)
+    utterances = overlapped_utterances(split_utterances(labelled, dia, 1.5), dia)
+    cust = [u for u in utterances if u.speaker == C]
+    assert [(u.start, u.end, u.text) for u in cust] == [(14.0, 15.2, UNHEARD), (16.0, 19.0, "I work from home")]
+
+
 def test_short_overlap_at_a_turn_change_is_not_padded():
     dia = Diarization.from_turns([SpeakerTurn(0.0, 4.1, C), SpeakerTurn(4.0, 8.0, A)])
     labelled = attribute_words(words(0.0, 4.0, "it broke again") + words(4.0, 8.0, "I see, let me check"), dia)
