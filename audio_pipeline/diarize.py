@@ -45,6 +45,7 @@ MIN_EMBED_FRAMES = 20  # fewer fbank frames than this give no usable CAM++ embed
 MIN_SHARED_FRAMES = 10  # segmentation frames (~17 ms) two chunks must share before one borrows an embedding
 # overlapped speech shorter than this is turn-change jitter: no placeholder words for it
 KEEP_OVERLAP_MIN = 0.25
+ORPHAN_MIN = 0.5  # seconds; shorter overlapped speech with no words near is segmentation jitter, not a cut-in
 MIN_PLACEHOLDER = 0.05  # seconds; a shorter stretch beyond the words is timestamp jitter
 REACH = 0.5  # the speaker's own diarized speech this close to its words continues the same utterance
 UNHEARD = "…"  # placeholder word: this voice spoke here, but the single ASR pass transcribed the other
@@ -252,7 +253,7 @@ def _orphans(diarization: Diarization, utterances: Sequence[Utterance]) -> list[
         own = timeline.merge(diarization.intervals(label))
         for a, b in timeline.intersect(own, [o for o in diarization.overlap if o[1] - o[0] >= KEEP_OVERLAP_MIN]):
             for x, y in timeline.gaps(heard, a, b):
-                if y - x >= KEEP_OVERLAP_MIN:
+                if y - x >= ORPHAN_MIN:
                     out.append(Utterance(speaker=label, start=x, end=y, text=UNHEARD,  # type: ignore[arg-type]
                                          words=(Word(x, y, UNHEARD, 0.0),)))
     return out

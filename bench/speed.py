@@ -6,7 +6,8 @@ Without files it builds a ~5-minute stereo call by joining the labelled syntheti
 (bench/.data/calls, made by `make bench-data`) or, failing that, the samples/. Both sides get the
 same model (tiny.en, CPU int8), the same decoding options (VAD, word timestamps, greedy), and a
 model loaded beforehand; times are the best of --repeat runs, taken alternately. Peak memory is
-the max RSS of a separate `audio-pipeline review` process on the same file.
+the max RSS of a separate `audio-pipeline review` process on the same file. `lang s` is the
+empathy/language stage alone on the review's utterances, `lang %` its share of the review.
 """
 from __future__ import annotations
 
@@ -90,16 +91,30 @@ def main() -> None:
     reviewer.review(files[0])
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"python {platform.python_version()}; model {cfg.asr.model} cpu int8; model load {load_s:.2f} s")
-    print(f"{'file':<22}{'audio s':>9}{'bare s':>9}{'review s':>10}{'ratio':>8}{'bare xRT':>10}{'review xRT':>12}{'peak MB':>9}")
+    print(f"{'file':<22}{'audio s':>9}{'bare s':>9}{'review s':>10}{'ratio':>8}{'bare xRT':>10}{'review xRT':>12}"
+          f"{'lang s':>8}{'lang %':>8}{'peak MB':>9}")
     for path in files:
         duration = sf.info(path).duration
         bare, full = [], []
         for _ in range(args.repeat):
             t = time.perf_counter(); bare_transcribe(bare_model, path, cfg); bare.append(time.perf_counter() - t)
-            t = time.perf_counter(); reviewer.review(path); full.append(time.perf_counter() - t)
+            t = time.perf_counter(); review = reviewer.review(path); full.append(time.perf_counter() - t)
         b, f = min(bare), min(full)
+        lang = language_seconds(reviewer, review, duration)
         print(f"{path.name[:21]:<22}{duration:>9.1f}{b:>9.2f}{f:>10.2f}{f / b:>8.2f}{duration / b:>10.1f}"
-              f"{duration / f:>12.1f}{peak_rss_mb(path):>9.0f}")
+              f"{duration / f:>12.1f}{lang:>8.2f}{100 * lang / f:>7.1f}%{peak_rss_mb(path):>9.0f}")
+
+
+def language_seconds(reviewer, review, duration: float) -> float:
+    """The empathy/language stage alone, on the review's own utterances (best of 3): its share of
+    the review is the cost the language analysis adds."""
+    from audio_pipeline.types import Conversation
+
+    conv = Conversation(tuple(review.utterances), duration)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter(); reviewer.language().analyze(conv); times.append(time.perf_counter() - t)
+    return min(times)
 
 
 if __name__ == "__main__":

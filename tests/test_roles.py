@@ -225,6 +225,15 @@ def test_a_cut_in_whose_words_start_after_a_pause_keeps_its_overlapped_speech():
     assert [(u.start, u.end, u.text) for u in cust] == [(14.0, 15.2, UNHEARD), (16.0, 19.0, "I work from home")]
 
 
+def test_a_blip_of_overlapped_speech_is_not_a_cut_in():
+    dia = Diarization.from_turns([SpeakerTurn(10.0, 15.6, C), SpeakerTurn(15.05, 15.32, A), SpeakerTurn(15.9, 18.6, A)],
+                                 [SpeakerTurn(10.0, 15.6, C), SpeakerTurn(15.9, 18.6, A)])
+    labelled = attribute_words(words(10.0, 15.6, "my neighbours have not seen it either")
+                               + words(15.9, 18.6, "what is the full name"), dia)
+    utterances = overlapped_utterances(split_utterances(labelled, dia, 1.5), dia)
+    assert all(w.text != UNHEARD for u in utterances for w in u.words)
+
+
 def test_short_overlap_at_a_turn_change_is_not_padded():
     dia = Diarization.from_turns([SpeakerTurn(0.0, 4.1, C), SpeakerTurn(4.0, 8.0, A)])
     labelled = attribute_words(words(0.0, 4.0, "it broke again") + words(4.0, 8.0, "I see, let me check"), dia)
