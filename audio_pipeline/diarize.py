@@ -32,7 +32,7 @@ import numpy as np
 from .analysis import timeline
 from .config import ConfigError, DiarizationOptions
 from .models import ModelNotFound, find_diarization_weights
-from .types import RoleDecision, Utterance, Word
+from .types import UNHEARD, RoleDecision, Utterance, Word
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,7 +48,6 @@ KEEP_OVERLAP_MIN = 0.25
 ORPHAN_MIN = 0.5  # seconds; shorter overlapped speech with no words near is segmentation jitter, not a cut-in
 MIN_PLACEHOLDER = 0.05  # seconds; a shorter stretch beyond the words is timestamp jitter
 REACH = 0.5  # the speaker's own diarized speech this close to its words continues the same utterance
-UNHEARD = "…"  # placeholder word: this voice spoke here, but the single ASR pass transcribed the other
 
 
 class DiarizationUnavailable(RuntimeError):

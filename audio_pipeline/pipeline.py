@@ -19,7 +19,7 @@ from .audio import Audio, AudioError
 from .config import Config
 from .review import build_review
 from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
-                         speech_mask, to_utterances)
+                         speech_mask, to_utterances, unheard_acknowledgements)
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,14 @@ class Reviewer:
         margin = self.cfg.asr.crosstalk_margin_db
         masks = {role: speech_mask(energy[role], margin) for role in energy}
         tracks = self.transcriber.transcribe_many([agent, customer], a.sample_rate, [masks["agent"], masks["customer"]])
-        utterances: list[Utterance] = []
+        heard: dict[str, list[Utterance]] = {}
         for role, segments in zip(("agent", "customer"), tracks):
             segments = clean_segments(segments, self.cfg.asr, energy[role])
             segments = snap_to_energy(segments, masks[role])
-            utterances += to_utterances(segments, role, self.cfg.turns.segment_join_gap)
-        return utterances
+            heard[role] = to_utterances(segments, role, self.cfg.turns.segment_join_gap)
+        agent, customer, reach = heard["agent"], heard["customer"], self.cfg.turns.segment_join_gap
+        return (agent + customer + unheard_acknowledgements(masks["agent"], agent, customer, "agent", reach)
+                + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach))
 
     def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
                          agent_speaker: str | None) -> tuple[list[Utterance], RoleDecision]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .analysis import timeline
 from .config import AsrOptions
-from .types import Utterance, Word
+from .types import UNHEARD, Utterance, Word
 
 log = logging.getLogger(__name__)
 FRAME = 0.01  # seconds per energy frame for the crosstalk check
@@ -400,6 +400,24 @@ def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_l
     spans = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)
     heard = timeline.merge(((w.start - max_gap, w.end + max_gap) for s in segments for w in s.words))
     return [(x, y) for a, b in spans for x, y in timeline.gaps(heard, a, b) if y - x >= min_len]
+
+
+def unheard_acknowledgements(own_speech: np.ndarray, own: Sequence[Utterance], other: Sequence[Utterance],
+                             speaker: str, reach: float, shortest: float = 0.25, longest: float = 1.2,
+                             inside: float = 1.0) -> list[Utterance]:
+    """Short bursts of the party's own speech while the other party talks on both sides of them
+    (pauses < `inside`), with none of the party's own words within `reach` (the turn-joining gap:
+    a burst that would join the party's next turn could turn it into a false cut-in): the
+    "mm hmm"s tiny.en writes no words for. Kept as placeholder utterances, so they count as
+    backchannels and as talk time."""
+    frames = np.flatnonzero(own_speech)
+    bursts = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), 0.05)
+    heard = timeline.merge((w.start - reach, w.end + reach) for u in own for w in u.words)
+    talk = timeline.merge(((w.start, w.end) for u in other for w in u.words), inside)
+    return [Utterance(speaker=speaker, start=a, end=b, text=UNHEARD, words=(Word(a, b, UNHEARD, 0.0),))  # type: ignore[arg-type]
+            for a, b in bursts
+            if shortest <= b - a <= longest and not timeline.clip(heard, a, b)
+            and any(s < a and b < e for s, e in talk)]
 
 
 def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
+UNHEARD = "…"  # placeholder word: this voice spoke here, but no word of it was transcribed
+
 Role = Literal["agent", "customer", "other"]
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: Mapping[str, int] = {"info": 0, "warning": 1, "critical": 2}

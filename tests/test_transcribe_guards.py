@@ -176,3 +176,30 @@ def test_a_sentence_broken_across_segments_is_one_utterance():
     three = seg(12.7, 13.5, "Sorry.")
     utts = to_utterances([one, two, three], "agent", max_gap=1.5)
     assert [u.text for u in utts] == ["there's nothing I can do about it.", "Sorry."]
+
+
+def test_a_wordless_mm_hmm_inside_the_other_partys_talk_is_kept_as_a_placeholder():
+    from audio_pipeline.transcribe import unheard_acknowledgements
+    from audio_pipeline.types import UNHEARD, Utterance
+
+    own_speech = np.zeros(2000, dtype=bool)
+    own_speech[520:560] = True    # 5.2-5.6 s: a short burst, no words (an "mm hmm")
+    own_speech[1200:1210] = True  # 12.0-12.1 s: a click, too short
+    own_speech[1500:1560] = True  # 15.0-15.6 s: a burst with nobody else talking
+    customer = [Utterance("customer", 2.0, 8.0, "a long complaint",
+                          tuple(Word(2.0 + i * 0.5, 2.4 + i * 0.5, "w", 0.9) for i in range(12))),
+                Utterance("customer", 11.0, 13.0, "more", (Word(11.0, 11.9, "more"), Word(12.2, 13.0, "words")))]
+    agent = [Utterance("agent", 17.5, 19.0, "right let me check", (Word(17.5, 19.0, "check"),))]
+    found = unheard_acknowledgements(own_speech, agent, customer, "agent", reach=1.5)
+    assert [(u.start, u.end, u.text) for u in found] == [(pytest.approx(5.2), pytest.approx(5.6), UNHEARD)]
+
+
+def test_a_burst_next_to_the_partys_own_words_is_not_added():
+    from audio_pipeline.transcribe import unheard_acknowledgements
+    from audio_pipeline.types import Utterance
+
+    own_speech = np.zeros(2000, dtype=bool)
+    own_speech[520:560] = True
+    customer = [Utterance("customer", 2.0, 8.0, "talk", tuple(Word(2.0 + i * 0.5, 2.4 + i * 0.5, "w") for i in range(12)))]
+    agent = [Utterance("agent", 6.5, 9.0, "can you confirm", (Word(6.5, 9.0, "confirm"),))]  # 0.9 s later
+    assert unheard_acknowledgements(own_speech, agent, customer, "agent", reach=1.5) == []

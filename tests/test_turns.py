@@ -69,6 +69,16 @@ def test_backchannel_is_never_an_interruption(cfg):
     assert [f.evidence for f in kinds(ta.findings, "backchannel")] == ["mm hmm", "right"]
 
 
+def test_a_wordless_vocalisation_inside_the_others_turn_is_a_backchannel(cfg):
+    from audio_pipeline.types import UNHEARD
+
+    c = conv(utt("customer", 0.0, 10.0, LONG + " and nobody called"), utt("agent", 3.0, 3.5, UNHEARD),
+             utt("agent", 6.0, 8.0, UNHEARD))  # 2 s is longer than a backchannel
+    found = kinds(run(cfg, c).findings, "backchannel")
+    assert [(f.start, f.end) for f in found] == [(3.0, 3.5)]
+    assert kinds(run(cfg, c).findings, "interruption") == []
+
+
 def test_long_overlap_that_keeps_the_floor_of_other_is_not_interruption(cfg):
     # agent talks over the customer but stops while the customer keeps going: floor not taken
     c = conv(utt("customer", 0.0, 12.0, LONG + " and then again the next day"),

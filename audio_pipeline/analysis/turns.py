@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..config import SeverityOptions, TurnOptions
-from ..types import Conversation, Finding, Utterance, Word
+from ..types import UNHEARD, Conversation, Finding, Utterance, Word
 from . import timeline
 from .timeline import Span
 
@@ -69,7 +69,10 @@ def build_turns(conv: Conversation, speaker: str, join_gap: float) -> list[Turn]
 
 
 def is_backchannel_text(turn: Turn, opts: TurnOptions) -> bool:
-    """Short, and made only of acknowledgement tokens ("mm hmm", "right", "I see")."""
+    """Short, and made only of acknowledgement tokens ("mm hmm", "right", "I see"), or a short
+    vocalisation the ASR wrote no words for."""
+    if turn.text and all(w.text == UNHEARD for w in turn.words):
+        return turn.duration <= opts.backchannel_max_duration
     text = normalise(turn.text)
     if not text:
         return False
