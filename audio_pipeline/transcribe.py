@@ -296,13 +296,23 @@ def speech_mask(energy: ChannelEnergy, margin_db: float) -> np.ndarray:
 def close_gaps(mask: np.ndarray, longest: int) -> np.ndarray:
     """Fill runs of up to `longest` off frames between on frames: stop closures, and the frames
     where the other party's echo is loudest in overlapped speech, are not pauses."""
-    on = np.flatnonzero(mask)
+    starts, stops = _on_runs(mask)
     out = mask.copy()
-    if on.size > 1:
-        for a, b in zip(on[:-1], on[1:]):
-            if 1 < b - a <= longest + 1:
-                out[a + 1:b] = True
+    for stop, start in zip(stops[:-1], starts[1:]):
+        if start - stop <= longest:
+            out[stop:start] = True
     return out
+
+
+def _on_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First frame and one-past-last frame of every run of on frames."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return edges[::2], edges[1::2]
+
+
+def speech_spans(mask: np.ndarray, max_gap: float = 0.0) -> list[tuple[float, float]]:
+    """The mask's runs of on frames in seconds, runs at most `max_gap` apart joined."""
+    return timeline.merge(((a * FRAME, b * FRAME) for a, b in zip(*_on_runs(mask))), max_gap)
 
 
 def _edge(mask: np.ndarray, frame: int, step: int, limit: int) -> int:
@@ -383,9 +393,7 @@ def own_regions(regions: Sequence[tuple[int, int]], own_speech: np.ndarray, samp
     """VAD regions cut down to where the party itself talks (with `pad` either side). The other
     party's echo is speech to the VAD; given to Whisper, a window of echo sends it into a
     repetition loop that can swallow the party's own words in the same window."""
-    frames = np.flatnonzero(own_speech)
-    own = [(max(0.0, a - pad), b + pad) for a, b in
-           timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)]
+    own = [(max(0.0, a - pad), b + pad) for a, b in speech_spans(own_speech, max_gap)]
     vad = [(a / sample_rate, b / sample_rate) for a, b in regions]
     return [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(vad, own)]
 
@@ -394,10 +402,7 @@ def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_l
                    max_gap: float = 0.3) -> list[tuple[float, float]]:
     """Stretches of at least `min_len` of the party's own speech with no word in or near them:
     Whisper sometimes skips a sentence at the end of a 30 s window, or in overlapped speech."""
-    frames = np.flatnonzero(own_speech)
-    if frames.size == 0:
-        return []
-    spans = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), max_gap)
+    spans = speech_spans(own_speech, max_gap)
     heard = timeline.merge(((w.start - max_gap, w.end + max_gap) for s in segments for w in s.words))
     return [(x, y) for a, b in spans for x, y in timeline.gaps(heard, a, b) if y - x >= min_len]
 
@@ -410,8 +415,7 @@ def unheard_acknowledgements(own_speech: np.ndarray, own: Sequence[Utterance], o
     a burst that would join the party's next turn could turn it into a false cut-in): the
     "mm hmm"s tiny.en writes no words for. Kept as placeholder utterances, so they count as
     backchannels and as talk time."""
-    frames = np.flatnonzero(own_speech)
-    bursts = timeline.merge(((f * FRAME, (f + 1) * FRAME) for f in frames), 0.05)
+    bursts = speech_spans(own_speech, 0.05)
     heard = timeline.merge((w.start - reach, w.end + reach) for u in own for w in u.words)
     talk = timeline.merge(((w.start, w.end) for u in other for w in u.words), inside)
     return [Utterance(speaker=speaker, start=a, end=b, text=UNHEARD, words=(Word(a, b, UNHEARD, 0.0),))  # type: ignore[arg-type]
@@ -426,22 +430,15 @@ def to_utterances(segments: Sequence[AsrSegment], speaker: str, max_gap: float,
     that follows an unfinished one (no closing punctuation, under `carry_gap` later) continues it:
     Whisper sometimes breaks a sentence across segments ("there's nothing" / "I can do…"), which
     would hide the phrase from the empathy rules."""
-    utterances = []
-    group: list[Word] = []
+    runs: list[list[Word]] = []
     for seg in sorted(segments, key=lambda s: s.start):
-        continues = bool(group) and seg.words[0].start - group[-1].end < carry_gap \
-            and not group[-1].text.endswith((".", "?", "!"))
-        if group and not continues:
-            utterances.append(_utterance(speaker, group))
-            group = []
-        for w in seg.words:
-            if group and w.start - group[-1].end >= max_gap:
-                utterances.append(_utterance(speaker, group))
-                group = []
-            group.append(w)
-    if group:
-        utterances.append(_utterance(speaker, group))
-    return utterances
+        continues = bool(runs) and seg.words[0].start - runs[-1][-1].end < carry_gap \
+            and not runs[-1][-1].text.endswith((".", "?", "!"))
+        if continues:
+            runs[-1].extend(seg.words)
+        else:
+            runs.append(list(seg.words))
+    return [_utterance(speaker, words) for run in runs for words in _stretches(run, max_gap)]
 
 
 def _utterance(speaker: str, words: Sequence[Word]) -> Utterance:
