@@ -247,10 +247,11 @@ def _orphans(diarization: Diarization, utterances: Sequence[Utterance]) -> list[
     gave every word of a cut-in to the voice it cut into, and the cut-in's own words start only
     after a pause."""
     out = []
+    overlap = [o for o in diarization.overlap if o[1] - o[0] >= KEEP_OVERLAP_MIN]
     for label in diarization.labels:
         heard = timeline.merge((u.start - REACH, u.end + REACH) for u in utterances if u.speaker == label)
         own = timeline.merge(diarization.intervals(label))
-        for a, b in timeline.intersect(own, [o for o in diarization.overlap if o[1] - o[0] >= KEEP_OVERLAP_MIN]):
+        for a, b in timeline.intersect(own, overlap):
             for x, y in timeline.gaps(heard, a, b):
                 if y - x >= ORPHAN_MIN:
                     out.append(Utterance(speaker=label, start=x, end=y, text=UNHEARD,  # type: ignore[arg-type]

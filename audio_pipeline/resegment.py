@@ -98,14 +98,20 @@ def vote(turns: Sequence, wins: Sequence[Window], labels: Sequence[str], make_tu
 def _keep_short_runs(labels: np.ndarray, own: int, shortest: int) -> np.ndarray:
     """Runs of another label shorter than `shortest` frames go back to `own`, unless one run is
     the whole turn (a short turn relabelled as a whole)."""
-    edges = [0, *(np.flatnonzero(np.diff(labels)) + 1).tolist(), len(labels)]
-    if len(edges) == 2:
+    bounds = _bounds(labels)
+    if len(bounds) == 1:
         return labels
     out = labels.copy()
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in bounds:
         if out[a] != own and b - a < shortest:
             out[a:b] = own
     return out
+
+
+def _bounds(labels: np.ndarray) -> list[tuple[int, int]]:
+    """(first, one-past-last) frame of each run of one label."""
+    edges = [0, *(np.flatnonzero(labels[1:] != labels[:-1]) + 1).tolist(), len(labels)]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def _windows_by_turn(turns: Sequence, wins: Sequence[Window], labels: Sequence[str]
@@ -118,9 +124,7 @@ def _windows_by_turn(turns: Sequence, wins: Sequence[Window], labels: Sequence[s
 
 def _runs(turn, frame_labels: np.ndarray, names: Sequence[str], make_turn: Callable) -> list:
     out = []
-    edges = np.flatnonzero(np.diff(frame_labels)) + 1
-    bounds = [0, *edges.tolist(), len(frame_labels)]
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in _bounds(frame_labels):
         start = turn.start + a * FRAME
         end = turn.end if b == len(frame_labels) else turn.start + b * FRAME
         out.append(make_turn(start, end, names[frame_labels[a]]))
@@ -167,9 +171,10 @@ def follow(turns: Sequence, old: Sequence, new: Sequence, make_turn: Callable) -
         if own.size == 0:
             out.append(t)
             continue
-        nearest = own[np.clip(np.searchsorted(own, np.arange(b - a)), 0, own.size - 1)]
-        earlier = own[np.clip(np.searchsorted(own, np.arange(b - a)) - 1, 0, own.size - 1)]
-        pick = np.where(np.abs(earlier - np.arange(b - a)) <= np.abs(nearest - np.arange(b - a)), earlier, nearest)
+        frames = np.arange(b - a)
+        after = np.searchsorted(own, frames)
+        later, earlier = own[np.clip(after, 0, own.size - 1)], own[np.clip(after - 1, 0, own.size - 1)]
+        pick = np.where(np.abs(earlier - frames) <= np.abs(later - frames), earlier, later)
         labels = now[a:b][pick]
         clash = (labels == now[a:b]) & (was[a:b] != t.speaker) & (was[a:b] != "")
         labels = np.where(clash, t.speaker, labels)
