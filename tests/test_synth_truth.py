@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_pipeline.analysis import timeline
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 FRAME_S = 0.01
@@ -102,18 +104,8 @@ def _empathic(t: dict) -> bool:
     return any(l.startswith(EMPATHIC) for l in t["labels"])
 
 
-def _union(turns: list[dict]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for s, e in sorted((t["start"], t["end"]) for t in turns):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
 def _silences(turns: list[dict]) -> list[tuple[float, float]]:
-    u = _union(turns)
+    u = timeline.merge((t["start"], t["end"]) for t in turns)
     return [(a[1], b[0]) for a, b in zip(u, u[1:])]
 
 
