@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-data clean
+.PHONY: setup demo test bench bench-data clean train-phrasing
 
 setup: $(STAMP)
 
@@ -37,3 +37,7 @@ bench: bench-data
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# Retrain the phrasing head on data/phrasing's dev split (writes its weights and model card)
+train-phrasing: setup
+	$(BIN)/python -m audio_pipeline.phrasing.train

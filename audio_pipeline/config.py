@@ -105,6 +105,13 @@ class EmpathyOptions:
     lexicon: str
     semantic: bool
     semantic_model: str
+    model: str
+    threshold_empathy: float
+    threshold_dismissive: float
+    threshold_sympathy: float
+    threshold_distress: float
+    threshold_answered: float
+    threshold_second_category: float
     similarity_empathy: float
     similarity_dismissive: float
     similarity_sympathy: float

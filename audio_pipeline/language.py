@@ -7,6 +7,22 @@ from .config import EmpathyOptions
 from .types import Conversation, Finding
 
 
+def load_phrasing_model(opts: EmpathyOptions, embedder):
+    """The trained phrasing head the options name, checked against the embedder it was trained
+    on (None: `empathy.model: none`, or semantic matching off)."""
+    if embedder is None or opts.model in ("none", "off"):
+        return None
+    from .analysis.embedder import encoder_identity
+    from .models import ModelNotFound, find_phrasing_model
+    from .phrasing.model import load
+
+    model = load(find_phrasing_model(opts.model))
+    if model.encoder != encoder_identity(embedder):
+        raise ModelNotFound(f"the phrasing model was trained on encoder {model.encoder}, not on "
+                            f"{encoder_identity(embedder)}: retrain it (make train-phrasing)")
+    return model
+
+
 class LanguageAnalyzer:
     def __init__(self, opts: EmpathyOptions, device: str = "cpu"):
         from .analysis.empathy import embedder_for, load_lexicon
@@ -15,9 +31,10 @@ class LanguageAnalyzer:
         self.lexicon = load_lexicon(opts.lexicon_path)
         # the numpy embedder is the fast one on CPU; a GPU gives no gain for a few dozen sentences
         self.embedder = embedder_for(opts, "cpu")
+        self.model = load_phrasing_model(opts, self.embedder)
 
     def analyze(self, conv: Conversation) -> tuple[list[Finding], dict]:
         from .analysis.empathy import analyze_empathy, empathy_metrics
 
-        findings = analyze_empathy(conv, self.lexicon, self.embedder, self.opts)
+        findings = analyze_empathy(conv, self.lexicon, self.embedder, self.opts, self.model)
         return findings, empathy_metrics(findings)

