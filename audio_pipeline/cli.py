@@ -71,7 +71,8 @@ def _root() -> None:
 
 @app.command()
 def review(
-    calls: Annotated[list[Path], typer.Argument(help="Call recordings (wav, flac, mp3, ogg, m4a, opus, …).",
+    calls: Annotated[list[Path], typer.Argument(help="Call recordings (wav, flac, mp3, ogg, m4a, opus, …) or "
+                                                     "transcripts (.json, .jsonl).",
                                                 show_default=False)],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where reviews are written.")] = Path("out"),
     fmt: Annotated[str, typer.Option("--format", "-f", help="Comma list of json, md, rttm.")] = "json,md",
@@ -103,7 +104,7 @@ def review(
             raise AudioError(f"{missing[0]}: no such file")
     except ValueError as exc:
         raise fail(str(exc)) from None
-    reviewer = _load_reviewer(cfg, errors)
+    reviewer = _load_reviewer(cfg, errors, calls)
     failed = 0
     for path in calls:
         try:
@@ -126,10 +127,13 @@ def review(
         raise typer.Exit(2)
 
 
-def _load_reviewer(cfg, errors):
+def _load_reviewer(cfg, errors, calls=()):
     from .pipeline import Reviewer
+    from .transcript import is_transcript
 
     try:
+        if calls and all(is_transcript(Path(c)) for c in calls):
+            return Reviewer(cfg, device=cfg.asr.device, lazy=True)   # transcripts need no Whisper
         with err.status(f"loading Whisper {cfg.asr.model}", spinner="dots"):
             return Reviewer(cfg, device=cfg.asr.device)
     except errors as exc:

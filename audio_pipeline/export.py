@@ -100,6 +100,14 @@ def _md_empathy(review: Review) -> list[str]:
             f"- customer distress moments: {m.customer_distress}, missed empathy: {m.missed_empathy}"]
 
 
+def _source_line(review: Review) -> str:
+    a = review.audio
+    if a.mode == "transcript":
+        return f"- duration {mmss(a.duration)}, reviewed from a transcript (no audio)"
+    return (f"- duration {mmss(a.duration)}, {a.mode}, {a.sample_rate} Hz, {a.channels} channel(s); "
+            f"ASR {review.models.asr} on {review.models.device}")
+
+
 def review_to_markdown(review: Review) -> str:
     a, m = review.audio, review.metrics
     counts = Counter(f.type for f in review.findings)
@@ -108,8 +116,7 @@ def review_to_markdown(review: Review) -> str:
     lines = [
         f"# Call review: {Path(a.path).name}", "",
         f"- status: {status}",
-        f"- duration {mmss(a.duration)}, {a.mode}, {a.sample_rate} Hz, {a.channels} channel(s); "
-        f"ASR {review.models.asr} on {review.models.device}",
+        _source_line(review),
         f"- talk: agent {m.agent_talk_ratio:.0%}, customer {m.customer_talk_ratio:.0%}, "
         f"overlap {m.overlap_seconds:.1f} s; mean response latency {latency}",
         f"- interruptions: agent {m.interruptions_by_agent}, customer {m.interruptions_by_customer}; "

@@ -66,14 +66,26 @@ def stereo_layout(a: Audio, cmap: ChannelMap, cfg: Config) -> tuple[str, str]:
 class Reviewer:
     """Loads models once; `review(path)` turns one recording into a Review."""
 
-    def __init__(self, cfg: Config, device: str = "auto", transcriber: Transcriber | None = None):
+    def __init__(self, cfg: Config, device: str = "auto", transcriber: Transcriber | None = None,
+                 lazy: bool = False):
+        """`lazy`: load Whisper on the first recording, not now (a run over transcripts never needs it)."""
         self.cfg = cfg
-        self.transcriber = transcriber or WhisperTranscriber(cfg.asr, device=device)
-        self.device = self.transcriber.device
+        self._device = device
+        self._transcriber = transcriber if transcriber or lazy else WhisperTranscriber(cfg.asr, device=device)
         self._diarizer = None
         self._language = None
 
     # -- lazily loaded models -------------------------------------------------------------
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = WhisperTranscriber(self.cfg.asr, device=self._device)
+        return self._transcriber
+
+    @property
+    def device(self) -> str:
+        return self.transcriber.device
+
     def diarizer(self):
         if self._diarizer is None:
             from .diarize import Diarizer
@@ -85,7 +97,7 @@ class Reviewer:
         if self._language is None:
             from .language import LanguageAnalyzer
 
-            self._language = LanguageAnalyzer(self.cfg.empathy, device=self.device)
+            self._language = LanguageAnalyzer(self.cfg.empathy, device="cpu")
         return self._language
 
     # -- stages ---------------------------------------------------------------------------
@@ -129,8 +141,28 @@ class Reviewer:
         utterances = [replace(u, speaker=decision.mapping.get(u.speaker, "other")) for u in labelled]
         return utterances, decision
 
+    def review_transcript(self, path: str | Path, progress: Progress = lambda stage: None) -> Review:
+        """The same analysis over an existing transcript (transcript.py): no audio, no ASR."""
+        from .transcript import load_transcript
+
+        progress("reading the transcript")
+        conv, digest = load_transcript(path)
+        progress("analysing")
+        ta = analyze_turns(conv, self.cfg.turns, self.cfg.severity)
+        language, lang_metrics = ([], None)
+        if self.cfg.empathy.enabled and conv.utterances:
+            language, lang_metrics = self.language().analyze(conv)
+        info = AudioInfo(path=str(path), sha256=digest, duration=conv.duration, sample_rate=0, channels=0,
+                         mode="transcript")
+        return build_review(info, ModelInfo(asr="transcript", diarization=None, device="cpu"), conv, ta,
+                            self.cfg, language, lang_metrics)
+
     def review(self, path: str | Path, *, channels: ChannelMap | None = None, force_mono: bool = False,
                agent_speaker: str | None = None, progress: Progress = lambda stage: None) -> Review:
+        from .transcript import is_transcript
+
+        if is_transcript(Path(path)):
+            return self.review_transcript(path, progress)
         cfg = self.cfg
         cmap = channels or ChannelMap(cfg.channels.agent, cfg.channels.customer)
         progress("loading audio")

@@ -96,7 +96,7 @@ class AudioInfo:
     duration: float
     sample_rate: int
     channels: int
-    mode: Literal["stereo", "mono-diarized"]
+    mode: Literal["stereo", "mono-diarized", "transcript"]
 
 
 @dataclass(frozen=True, slots=True)
