@@ -1,0 +1,107 @@
+"""The phrasing analysis end to end on audio: dialogues of the corpus's test split are rendered
+as stereo calls (agent on channel 0, customer on channel 1, TTS voices as in
+scripts/phrasing_asr.py, wideband or telephone band), reviewed by the full pipeline (tiny.en,
+turn-taking, the phrasing model), and the review's findings are scored per turn against the
+labels, exactly as bench/phrasing_eval.py scores transcripts.
+
+    python bench/phrasing_audio.py --dialogues 30 [--split test] [--method model|exemplar]
+
+Rendered calls are cached under bench/.data/phrasing_calls (with their turn times), so a second
+run with another method reviews the same audio. A scoring of the test split is logged like
+phrasing_eval's.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from phrasing_eval import DATA, score_dialogue  # noqa: E402
+
+from audio_pipeline.config import load_config  # noqa: E402
+from audio_pipeline.evaluation import Tally  # noqa: E402
+from audio_pipeline.phrasing import corpus  # noqa: E402
+
+CACHE = ROOT / "bench" / ".data" / "phrasing_calls"
+
+
+def render_call(dialogue: dict, out: Path) -> list[dict]:
+    """Stereo wav of the dialogue; returns its turns with start/end seconds."""
+    import soundfile as sf
+    from phrasing_asr import WORK_SR, _pick, render_turns
+
+    clips = render_turns(dialogue)
+    rng = np.random.default_rng(_pick(dialogue["id"], "gaps", 2**31))
+    t, turns, placed = 0.5, [], []
+    for turn, clip in zip(dialogue["turns"], clips):
+        start = t
+        placed.append((0 if turn["speaker"] == "agent" else 1, int(start * WORK_SR), clip))
+        turns.append(dict(turn, start=start, end=start + len(clip) / WORK_SR))
+        t = turns[-1]["end"] + float(rng.uniform(0.4, 1.2))
+    audio = np.zeros((int((t + 0.5) * WORK_SR), 2), np.float32)
+    for ch, at, clip in placed:
+        audio[at:at + len(clip), ch] += clip
+    sf.write(out, audio, WORK_SR, subtype="PCM_16")
+    return turns
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("dev", "test"), default="test")
+    ap.add_argument("--dialogues", type=int, default=30)
+    ap.add_argument("--method", choices=("model", "exemplar"), default="model")
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+    from audio_pipeline.pipeline import Reviewer
+
+    split = corpus.split_of(DATA)
+    chosen = [d for d in corpus.read_dialogues(DATA) if split.get(d["batch"]) == args.split]
+    step = max(1, len(chosen) // args.dialogues)
+    chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cfg = load_config()
+    cfg = replace(cfg, empathy=replace(cfg.empathy, model="auto" if args.method == "model" else "none"))
+    reviewer = Reviewer(cfg, device="cpu")
+    tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy")}
+    confusion: Counter = Counter()
+    audio_s, started = 0.0, time.perf_counter()
+    for n, d in enumerate(chosen, 1):
+        wav, meta = CACHE / f"{d['id']}.wav", CACHE / f"{d['id']}.turns.json"
+        if not wav.exists() or not meta.exists():
+            meta.write_text(json.dumps(render_call(d, wav)))
+        turns = json.loads(meta.read_text())
+        review = reviewer.review(wav)
+        audio_s += review.audio.duration
+        score_dialogue(review.findings, [t for t in turns if t["speaker"] in ("agent", "customer")], tallies, confusion)
+        print(f"\r{n}/{len(chosen)} calls", end="", file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - started
+    print(file=sys.stderr)
+    rows = {k: {"P": round(t.precision, 3), "R": round(t.recall, 3), "F1": round(t.f1, 3), "tp": t.tp, "fp": t.fp, "fn": t.fn}
+            for k, t in tallies.items()}
+    print(f"{args.split} split as stereo audio, method {args.method}: {len(chosen)} calls, {audio_s / 60:.1f} min, "
+          f"{elapsed:.0f} s ({audio_s / elapsed:.1f}x real time)")
+    print(f"{'':16}{'P':>7}{'R':>7}{'F1':>7}   tp/fp/fn")
+    for k, t in tallies.items():
+        print(f"{k:16}{t.precision:7.3f}{t.recall:7.3f}{t.f1:7.3f}   {t.tp}/{t.fp}/{t.fn}")
+    if args.split == "test":
+        entry = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "note": args.note,
+                 "split": "test", "method": args.method, "variant": "stereo-audio", "dialogues": len(chosen), "rows": rows}
+        with open(DATA / "test-scorings.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
