@@ -1,7 +1,7 @@
 """ASR-noisy copies of the phrasing corpus: each selected dialogue is rendered with TTS voices
 (Piper Joe, espeak-ng, flite; telephone band for some), transcribed back with faster-whisper
 tiny.en as the review does, and written with the same ids and labels and the ASR's text
-(data/phrasing/asr/<batch>/part-NNN.jsonl, "variant": "asr"). Real tiny.en errors, not invented
+(data/phrasing/asr/<batch>/part-<dialogue id>.jsonl, "variant": "asr"). Real tiny.en errors, not invented
 ones: the phrasing model learns to read what the review will actually see.
 
 A dialogue's turns are rendered into one track with 0.8 s between them and transcribed in one
@@ -93,21 +93,23 @@ def main() -> int:
 
     model = WhisperModel(str(find_whisper("tiny.en")), device="cpu", compute_type="int8",
                          cpu_threads=args.threads)
-    for part in sorted(args.data.glob("batches/*/part-*.jsonl")):
-        out = args.data / "asr" / part.parent.name / part.name
+    todo = [d for part in sorted(args.data.glob("batches/*/part-*.jsonl"))
+            for d in map(json.loads, filter(str.strip, part.read_text(encoding="utf-8").splitlines()))
+            if selected(d["id"], args.fraction)]
+    # one file per dialogue, in an order that mixes the batches: resumable, and any prefix of the
+    # run covers every batch
+    todo.sort(key=lambda d: _pick(d["id"], "order", 2**31))
+    for n, d in enumerate(todo, 1):
+        out = args.data / "asr" / d["batch"] / f"part-{d['id']}.jsonl"
         if out.exists():
-            continue                      # resumable: a written part is never redone
-        rows = []
-        for line in part.read_text(encoding="utf-8").splitlines():
-            if line.strip() and selected(json.loads(line)["id"], args.fraction):
-                d = json.loads(line)
-                audio, spans = render(d)
-                rows.append(noisy_copy(d, transcribe(model, audio, WORK_SR), spans))
+            continue
+        audio, spans = render(d)
+        row = noisy_copy(d, transcribe(model, audio, WORK_SR), spans)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        tmp.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(out)
-        print(f"{out}: {len(rows)} dialogues", flush=True)
+        print(f"{n}/{len(todo)} {d['id']}", flush=True)
     return 0
 
 

@@ -205,3 +205,18 @@ def test_findings_carry_calibrated_confidence(shipped):
     found = [f for f in emp.analyze_empathy(call, LEX, embedder, OPTS, model) if f.type == "empathy"]
     assert found and all(0.0 <= f.extra["confidence"] <= 1.0 for f in found)
     assert all(f.rule.startswith("empathy.model") for f in found)
+
+
+def test_ngram_features_equal_scikit_learns():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from audio_pipeline.phrasing.ngrams import NgramVectorizer
+
+    train = ["That's not my problem, mate.", "I'm so sorry, that's not good enough from us.",
+             "Can I take the postcode?", "not my department", "so sorry about the wait"]
+    tv = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train)
+    ours = NgramVectorizer.from_sklearn(tv)
+    again = NgramVectorizer.from_arrays(ours.to_arrays("ng"), "ng")
+    texts = ["Honestly that's NOT my problem, not my problem at all", "nothing known here", ""]
+    np.testing.assert_allclose(ours.transform(texts), tv.transform(texts).toarray(), atol=1e-6)
+    np.testing.assert_allclose(again.transform(texts), ours.transform(texts))

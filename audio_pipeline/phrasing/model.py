@@ -12,6 +12,7 @@ from typing import Mapping
 import numpy as np
 
 from .labels import heads
+from .ngrams import NgramVectorizer
 
 FORMAT = "phrasing-head/1"
 
@@ -43,6 +44,13 @@ class PhrasingModel:
     dim: int                     # feature width the head expects
     sides: Mapping[str, SpeakerHead]
     meta: Mapping[str, object]
+    ngrams: NgramVectorizer | None = None    # word n-gram block appended to every row
+
+    def inputs(self, dense: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Full input rows: the `features.assemble` block, then the texts' n-gram block."""
+        if self.ngrams is None:
+            return dense
+        return np.hstack([dense, self.ngrams.transform(texts)])
 
     def predict(self, speaker: str, x: np.ndarray) -> dict[str, np.ndarray]:
         """head name -> (n,) probabilities for rows of one speaker's features."""
@@ -59,6 +67,8 @@ class PhrasingModel:
         header = {"format": FORMAT, "encoder": self.encoder, "dim": self.dim, "meta": dict(self.meta),
                   "layers": {s: len(side.layers) for s, side in self.sides.items()},
                   "heads": {s: list(side.heads) for s, side in self.sides.items()}}
+        if self.ngrams is not None:
+            arrays.update(self.ngrams.to_arrays("ngrams"))
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
@@ -84,4 +94,5 @@ def load(path: Path) -> PhrasingModel:
             raise PhrasingModelError(f"phrasing model {path}: {speaker} heads {names} differ from this version's")
         layers = tuple((data[f"{speaker}.w{i}"], data[f"{speaker}.b{i}"]) for i in range(header["layers"][speaker]))
         sides[speaker] = SpeakerHead(tuple(names), layers, data[f"{speaker}.cal_a"], data[f"{speaker}.cal_b"])
-    return PhrasingModel(header["encoder"], int(header["dim"]), sides, header.get("meta", {}))
+    ngrams = NgramVectorizer.from_arrays(data, "ngrams") if "ngrams.terms" in data else None
+    return PhrasingModel(header["encoder"], int(header["dim"]), sides, header.get("meta", {}), ngrams)

@@ -28,6 +28,7 @@ from .model import PhrasingModel, SpeakerHead
 
 log = logging.getLogger(__name__)
 FOLDS = 5
+NGRAMS = (1, 2)
 CONTEXTLESS_SHARE = 0.2
 SEED = 20261129
 # finding type -> head whose probability decides it
@@ -36,7 +37,7 @@ DECIDING = {"agent": ("empathy", "dismissive", "sympathy"), "customer": ("distre
 
 @dataclass(frozen=True)
 class Matrix:
-    x: np.ndarray
+    x: object                # (n, d) array, or a sparse matrix with the n-gram block appended
     y: np.ndarray            # (n, heads) 0/1
     groups: np.ndarray       # dialogue id per row (folds never split a dialogue)
     variants: np.ndarray
@@ -83,15 +84,29 @@ def without_context(examples: Sequence[corpus.Example], share: float) -> list[co
             if step and k % step == 0 and ex.context]
 
 
-def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], speaker: str) -> Matrix:
+def fit_ngrams(examples: Sequence[corpus.Example]):
+    """The n-gram vocabulary and idf, from the training texts (no labels involved)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=NGRAMS, min_df=2, sublinear_tf=True, dtype=np.float32).fit(
+        [ex.text for ex in examples])
+
+
+def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], speaker: str,
+           ngrams=None) -> Matrix:
+    from scipy.sparse import csr_matrix, hstack
+
     rows = [ex for ex in examples if ex.speaker == speaker]
     rows += without_context(rows, CONTEXTLESS_SHARE)
     dim = len(next(iter(vectors.values())))
     u = np.stack([vectors[ex.text] for ex in rows])
     c = np.stack([context_vector([vectors[t] for t in ex.context], dim) for ex in rows])
     f = lexicon_flags(rows)
+    x = assemble(u, c, f)
+    if ngrams is not None:
+        x = hstack([csr_matrix(x), ngrams.transform([ex.text for ex in rows])]).tocsr()
     y = np.array([targets(speaker, ex.labels) for ex in rows], dtype=np.int8)
-    return Matrix(assemble(u, c, f), y, np.array([ex.dialogue for ex in rows]), np.array([ex.variant for ex in rows]))
+    return Matrix(x, y, np.array([ex.dialogue for ex in rows]), np.array([ex.variant for ex in rows]))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, kind: str, c: float):
@@ -114,8 +129,8 @@ def _layers(est, kind: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     return ((w.astype(np.float32), b.astype(np.float32)),)
 
 
-def _scores(layers, x: np.ndarray) -> np.ndarray:
-    return SpeakerHead((), layers, np.ones(1), np.zeros(1)).scores(x)
+def _scores(layers, x) -> np.ndarray:
+    return np.asarray(SpeakerHead((), layers, np.ones(1), np.zeros(1)).scores(x))
 
 
 def out_of_fold(m: Matrix, kind: str, c: float) -> np.ndarray:
@@ -167,6 +182,11 @@ def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHea
     a, b = np.array([p[0] for p in cal], np.float32), np.array([p[1] for p in cal], np.float32)
     prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
     limits = {h: best_threshold(prob[real, names.index(h)], m.y[real, names.index(h)]) for h in DECIDING[speaker]}
+    if speaker == "agent":
+        # does a reply acknowledge the customer at all (empathy or sympathy)? missed empathy asks this
+        ack = np.maximum(prob[:, names.index("empathy")], prob[:, names.index("sympathy")])
+        said = np.maximum(m.y[:, names.index("empathy")], m.y[:, names.index("sympathy")])
+        limits["answered"] = best_threshold(ack[real], said[real])
     report: dict = {"rows": int(real.sum()), "thresholds": limits}
     for variant in ("text", "asr", "noctx"):
         rows = m.variants == variant
@@ -186,7 +206,8 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
              f"- data: data/phrasing dev batches {', '.join(meta['batches'])} ({meta['dev_rows']} turns: "
              + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; digest {meta['data_digest']}); "
              "the test batch is never read by training",
-             "- features: utterance embedding, context embedding (two turns before), their product, lexicon cue flags",
+             "- features: utterance embedding, context embedding (two turns before), their product, lexicon cue flags, "
+             f"word 1–2-gram TF-IDF of the utterance ({meta.get('ngrams')} n-grams)",
              "- intended use: deciding empathy / dismissive / sympathy findings on agent lines and distress on "
              "customer lines of English customer-service calls; not a judgement of a person on its own",
              "- limits: written dialogues plus tiny.en transcriptions of TTS renderings; real calls carry "
@@ -215,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "sentence-transformers folder (compare encoders with --backend sentence-transformers)")
     ap.add_argument("--backend", choices=("numpy", "sentence-transformers"), default="numpy")
     ap.add_argument("--no-asr", action="store_true", help="leave out the ASR-noisy copies")
+    ap.add_argument("--no-ngrams", action="store_true", help="embeddings and lexicon cues only")
     ap.add_argument("--batches", help="comma list: train on these dev batches only (encoder comparisons)")
     ap.add_argument("--report", type=Path, help="write the cross-validated figures here (JSON)")
     args = ap.parse_args(argv)
@@ -230,16 +252,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     embedder = load_embedder(None if args.encoder == "auto" else Path(args.encoder), backend=args.backend)
     texts = [ex.text for ex in dev] + [t for ex in dev for t in ex.context]
     vectors = embed_all(embedder, texts, Path(".cache/phrasing") / f"{encoder_identity(embedder)[:16]}.npz")
+    ngrams = None if args.no_ngrams else fit_ngrams(dev)
     sides, report = {}, {}
     for speaker in ("agent", "customer"):
-        m = matrix(dev, vectors, speaker)
+        m = matrix(dev, vectors, speaker, ngrams)
         sides[speaker], report[speaker] = train_side(m, speaker, args.head, args.C)
         log.info("%s: %s", speaker, json.dumps(report[speaker]))
     data_digest = hashlib.sha256("".join(sorted(ex.id + ex.text for ex in dev)).encode()).hexdigest()[:16]
     meta = {"trained": dt.date.today().isoformat(), "head": args.head, "C": args.C, "dev_rows": len(dev),
-            "encoder": encoder_identity(embedder),
+            "encoder": encoder_identity(embedder), "ngrams": None if ngrams is None else len(ngrams.vocabulary_),
             "batches": sorted({ex.batch for ex in dev}), "data_digest": data_digest, "cv": report}
-    model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta)
+    from .ngrams import NgramVectorizer
+
+    model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta,
+                          NgramVectorizer.from_sklearn(ngrams) if ngrams is not None else None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     counts = {v: sum(1 for ex in dev if ex.variant == v) for v in ("text", "asr")}
