@@ -220,3 +220,15 @@ def test_ngram_features_equal_scikit_learns():
     texts = ["Honestly that's NOT my problem, not my problem at all", "nothing known here", ""]
     np.testing.assert_allclose(ours.transform(texts), tv.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(again.transform(texts), ours.transform(texts))
+
+
+def test_character_ngrams_equal_scikit_learns():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from audio_pipeline.phrasing.ngrams import NgramVectorizer
+
+    train = ["That's not my problem, mate.", "so sorry  about\tthe wait", "ok", "I hear you, but rules are rules"]
+    tv = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=1, sublinear_tf=True).fit(train)
+    ours = NgramVectorizer.from_arrays(NgramVectorizer.from_sklearn(tv).to_arrays("c"), "c")
+    texts = ["thats not my problm", "Rules ARE rules, ok?", "a", ""]
+    np.testing.assert_allclose(ours.transform(texts), tv.transform(texts).toarray(), atol=1e-6)

@@ -44,13 +44,13 @@ class PhrasingModel:
     dim: int                     # feature width the head expects
     sides: Mapping[str, SpeakerHead]
     meta: Mapping[str, object]
-    ngrams: NgramVectorizer | None = None    # word n-gram block appended to every row
+    ngrams: tuple[NgramVectorizer, ...] = ()    # n-gram blocks appended to every row
 
     def inputs(self, dense: np.ndarray, texts: list[str]) -> np.ndarray:
-        """Full input rows: the `features.assemble` block, then the texts' n-gram block."""
-        if self.ngrams is None:
+        """Full input rows: the `features.assemble` block, then the texts' n-gram blocks."""
+        if not self.ngrams:
             return dense
-        return np.hstack([dense, self.ngrams.transform(texts)])
+        return np.hstack([dense, *(v.transform(texts) for v in self.ngrams)])
 
     def predict(self, speaker: str, x: np.ndarray) -> dict[str, np.ndarray]:
         """head name -> (n,) probabilities for rows of one speaker's features."""
@@ -67,8 +67,8 @@ class PhrasingModel:
         header = {"format": FORMAT, "encoder": self.encoder, "dim": self.dim, "meta": dict(self.meta),
                   "layers": {s: len(side.layers) for s, side in self.sides.items()},
                   "heads": {s: list(side.heads) for s, side in self.sides.items()}}
-        if self.ngrams is not None:
-            arrays.update(self.ngrams.to_arrays("ngrams"))
+        for i, v in enumerate(self.ngrams):
+            arrays.update(v.to_arrays(f"ngrams{i}"))
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
@@ -94,5 +94,5 @@ def load(path: Path) -> PhrasingModel:
             raise PhrasingModelError(f"phrasing model {path}: {speaker} heads {names} differ from this version's")
         layers = tuple((data[f"{speaker}.w{i}"], data[f"{speaker}.b{i}"]) for i in range(header["layers"][speaker]))
         sides[speaker] = SpeakerHead(tuple(names), layers, data[f"{speaker}.cal_a"], data[f"{speaker}.cal_b"])
-    ngrams = NgramVectorizer.from_arrays(data, "ngrams") if "ngrams.terms" in data else None
+    ngrams = tuple(NgramVectorizer.from_arrays(data, f"ngrams{i}") for i in range(8) if f"ngrams{i}.terms" in data)
     return PhrasingModel(header["encoder"], int(header["dim"]), sides, header.get("meta", {}), ngrams)

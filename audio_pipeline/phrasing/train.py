@@ -28,7 +28,9 @@ from .model import PhrasingModel, SpeakerHead
 
 log = logging.getLogger(__name__)
 FOLDS = 5
-NGRAMS = (1, 2)
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (3, 5)
+CHAR_FEATURES = 30_000
 CONTEXTLESS_SHARE = 0.2
 SEED = 20261129
 # finding type -> head whose probability decides it
@@ -84,12 +86,14 @@ def without_context(examples: Sequence[corpus.Example], share: float) -> list[co
             if step and k % step == 0 and ex.context]
 
 
-def fit_ngrams(examples: Sequence[corpus.Example]):
-    """The n-gram vocabulary and idf, from the training texts (no labels involved)."""
+def fit_ngrams(examples: Sequence[corpus.Example]) -> list:
+    """Word and character n-gram vocabularies and idf, from the training texts (no labels used)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return TfidfVectorizer(ngram_range=NGRAMS, min_df=2, sublinear_tf=True, dtype=np.float32).fit(
-        [ex.text for ex in examples])
+    texts = [ex.text for ex in examples]
+    return [TfidfVectorizer(ngram_range=WORD_NGRAMS, min_df=2, sublinear_tf=True, dtype=np.float32).fit(texts),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, min_df=3, max_features=CHAR_FEATURES,
+                            sublinear_tf=True, dtype=np.float32).fit(texts)]
 
 
 def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], speaker: str,
@@ -103,8 +107,9 @@ def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], s
     c = np.stack([context_vector([vectors[t] for t in ex.context], dim) for ex in rows])
     f = lexicon_flags(rows)
     x = assemble(u, c, f)
-    if ngrams is not None:
-        x = hstack([csr_matrix(x), ngrams.transform([ex.text for ex in rows])]).tocsr()
+    if ngrams:
+        texts = [ex.text for ex in rows]
+        x = hstack([csr_matrix(x), *(v.transform(texts) for v in ngrams)]).tocsr()
     y = np.array([targets(speaker, ex.labels) for ex in rows], dtype=np.int8)
     return Matrix(x, y, np.array([ex.dialogue for ex in rows]), np.array([ex.variant for ex in rows]))
 
@@ -207,7 +212,7 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
              + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; digest {meta['data_digest']}); "
              "the test batch is never read by training",
              "- features: utterance embedding, context embedding (two turns before), their product, lexicon cue flags, "
-             f"word 1–2-gram TF-IDF of the utterance ({meta.get('ngrams')} n-grams)",
+             f"word 1–2-gram and character 3–5-gram TF-IDF of the utterance ({meta.get('ngrams')} n-grams)",
              "- intended use: deciding empathy / dismissive / sympathy findings on agent lines and distress on "
              "customer lines of English customer-service calls; not a judgement of a person on its own",
              "- limits: written dialogues plus tiny.en transcriptions of TTS renderings; real calls carry "
@@ -231,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("data/phrasing"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "weights" / "phrasing-head.npz")
     ap.add_argument("--head", choices=("logreg", "mlp"), default="logreg")
-    ap.add_argument("--C", type=float, default=0.5, help="inverse L2 strength of the logistic heads")
+    ap.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logistic heads")
     ap.add_argument("--encoder", default="auto", help="auto = the packaged all-MiniLM-L6-v2, or a "
                     "sentence-transformers folder (compare encoders with --backend sentence-transformers)")
     ap.add_argument("--backend", choices=("numpy", "sentence-transformers"), default="numpy")
@@ -252,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     embedder = load_embedder(None if args.encoder == "auto" else Path(args.encoder), backend=args.backend)
     texts = [ex.text for ex in dev] + [t for ex in dev for t in ex.context]
     vectors = embed_all(embedder, texts, Path(".cache/phrasing") / f"{encoder_identity(embedder)[:16]}.npz")
-    ngrams = None if args.no_ngrams else fit_ngrams(dev)
+    ngrams = [] if args.no_ngrams else fit_ngrams(dev)
     sides, report = {}, {}
     for speaker in ("agent", "customer"):
         m = matrix(dev, vectors, speaker, ngrams)
@@ -260,12 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("%s: %s", speaker, json.dumps(report[speaker]))
     data_digest = hashlib.sha256("".join(sorted(ex.id + ex.text for ex in dev)).encode()).hexdigest()[:16]
     meta = {"trained": dt.date.today().isoformat(), "head": args.head, "C": args.C, "dev_rows": len(dev),
-            "encoder": encoder_identity(embedder), "ngrams": None if ngrams is None else len(ngrams.vocabulary_),
+            "encoder": encoder_identity(embedder), "ngrams": [len(v.vocabulary_) for v in ngrams],
             "batches": sorted({ex.batch for ex in dev}), "data_digest": data_digest, "cv": report}
     from .ngrams import NgramVectorizer
 
     model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta,
-                          NgramVectorizer.from_sklearn(ngrams) if ngrams is not None else None)
+                          tuple(NgramVectorizer.from_sklearn(v) for v in ngrams))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     counts = {v: sum(1 for ex in dev if ex.variant == v) for v in ("text", "asr")}
