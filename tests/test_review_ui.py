@@ -285,3 +285,26 @@ def test_transcript_is_escaped_and_offline_page_is_self_contained(db, tmp_path):
     src = re.search(r'<audio id="player"[^>]* src="([^"]+)"', page).group(1)
     assert (tmp_path / src).resolve() == (ROOT / "samples" / "sample_monologue.flac").resolve()
     assert XSS_TEXT.split()[0] in page
+
+
+def test_mark_reviewed_comment_and_agent_page(db):
+    c = client(db[0])
+    call = db[1]["cross-0002"]
+    token = csrf_of(c.get(f"/calls/{call}").text)
+    c.cookies.set("ap_reviewer", "lee")
+    assert c.post(f"/calls/{call}/reviewed", data={"csrf": token}).status_code == 200
+    assert c.post(f"/calls/{call}/comments", data={"csrf": token, "body": "coach on hold etiquette"}).status_code == 200
+    with Store(db[0]) as s:
+        assert [r.call_id for r in queue_page(s.db, QueueFilter(reviewed=True)).rows] == ["cross-0002"]
+        assert queue_page(s.db, QueueFilter(reviewed=False)).total == len(db[1]) - 1
+        trail = dec.audit_trail(s.db, call)
+    assert [(e["who"], e["what"]) for e in trail] == [("lee", "reviewed"), ("lee", "comment")]
+    page = c.get(f"/calls/{call}").text
+    assert "Reviewed ✓" in page and "coach on hold etiquette" in page
+    agent = c.get("/agents/A17")
+    assert agent.status_code == 200
+    assert "<td>2026-11-23</td><td>2 </td>".replace(" ", "") in agent.text.replace(" ", "")  # both in one week
+    weeks = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", c.get("/agents/B04").text)
+    assert weeks == ["2026-11-16", "2026-11-23"]                      # Mondays of the calls' weeks
+    assert "missed_empathy" in agent.text or "interruption" in agent.text
+    assert c.get("/agents/nobody").status_code == 404

@@ -4,6 +4,8 @@ out/test-artifacts/ui/ (git-ignored)."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,3 +205,32 @@ def test_call_page_screenshot(page, server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "call_page.png"))
     assert (ARTIFACTS / "call_page.png").stat().st_size > 10_000
+
+
+def test_offline_html_from_review_command(browser, tmp_path):
+    """`review CALL --format html` (real tiny.en on the demo call): one file that works from disk,
+    audio linked by a relative path, a finding click seeks."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "reviews"
+    r = subprocess.run([sys.executable, "-m", "audio_pipeline", "review", "samples/demo_call.wav", "--format",
+                        "json,html", "-o", out, "-q"], capture_output=True, text=True, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr
+    html = (out / "demo_call.review.html").read_text()
+    assert "http://" not in html and "https://" not in html  # nothing from the network
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto((out / "demo_call.review.html").as_uri())
+    wait_js(page, "document.getElementById('player').readyState >= 1")
+    src = page.evaluate("document.getElementById('player').currentSrc")
+    assert Path(src.removeprefix("file://")).resolve() == (root / "samples" / "demo_call.wav").resolve()
+    button = page.locator("#findings button.seek").nth(1)
+    t = float(button.get_attribute("data-seek"))
+    button.click()
+    assert abs(_seeked_to(page, t) - t) <= 0.1
+    assert page.locator("#transcript .utt").count() > 3 and page.locator("form.decide").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "offline_call_page.png"), full_page=True)
+    context.close()
+    assert not problems, problems

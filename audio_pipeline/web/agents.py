@@ -17,7 +17,8 @@ def agent_view(db: sqlite3.Connection, agent: str) -> dict[str, Any] | None:
     if not calls:
         return None
     weeks = db.execute("""
-        SELECT strftime('%Y-W%W', q.started_at) AS week, COUNT(*) AS calls, AVG(q.score) AS score,
+        SELECT date(q.started_at, 'weekday 0', '-6 days') AS week,  -- the week's Monday
+               COUNT(*) AS calls, AVG(q.score) AS score,
                AVG(r.interruptions) AS interruptions, AVG(r.empathy) AS empathy,
                AVG(r.missed_empathy) AS missed_empathy, AVG(r.dismissive) AS dismissive, AVG(q.flagged) AS flagged
         FROM queue_items q JOIN reviews r ON r.id = q.review_id
