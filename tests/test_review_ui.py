@@ -19,12 +19,10 @@ from audio_pipeline.scorecard import load_scorecard, prefill, score
 from audio_pipeline.store import CallMeta, Store
 from audio_pipeline.web.queue import QueueFilter, queue_page
 
+from audio_pipeline.web.app import Settings, create_app
+from starlette.testclient import TestClient
+
 from .web_data import XSS_TEXT, build, fill
-
-pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
-
-from audio_pipeline.web.app import Settings, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,6 +232,9 @@ def test_headers_csrf_and_reviewer_required(db):
     ok = c.post(f"/calls/{call}/comments", data={"body": "<b>hi</b>", "csrf": token, "reviewer": "amy"})
     assert ok.status_code == 200 and "&lt;b&gt;hi&lt;/b&gt;" in ok.text
     assert c.get(f"/calls/{call}/comments").status_code == 405  # state changes are POST only
+    for target, expected in (("//evil.example/x", "/"), (f"/calls/{call}", f"/calls/{call}")):
+        r = c.post("/reviewer", data={"csrf": token, "reviewer": "amy", "next": target}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == expected  # no open redirect
 
 
 def test_token_is_checked_on_every_request(db):

@@ -181,7 +181,9 @@ def create_app(settings: Settings) -> Starlette:
         return f"/calls/{call_pk}"
 
     def _whoami(request: Request, form, reviewer: str) -> str:
-        return str(form.get("next") or "/") if str(form.get("next", "/")).startswith("/") else "/"
+        target = str(form.get("next") or "/")
+        # only a path on this server ("//host" or "/\\host" would leave it)
+        return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
     async def whoami(request: Request) -> Response:
         response = await post(request, _whoami)
