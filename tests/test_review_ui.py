@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from audio_pipeline import decisions as dec
 from audio_pipeline.coaching import suggest
