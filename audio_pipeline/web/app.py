@@ -24,7 +24,7 @@ from ..scorecard import ANSWERS, Scorecard, load_scorecard, score
 from ..store import Store, parse_when
 from . import callview
 from .render import templates
-from .queue import SEVERITIES, SORTS, QueueFilter, choices, queue_page
+from .queue import COUNT_CAP, SEVERITIES, SORTS, QueueFilter, choices, queue_page
 from .security import Guard, check_csrf
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         next_url = f"/?{urlencode({**params, 'after': page.next_cursor})}" if page.next_cursor else None
         return render(request, "queue.html", page=page, options=options, params=p, sorts=list(SORTS),
                       severities=SEVERITIES, next_url=next_url, first_url=f"/?{urlencode(params)}",
-                      paged=bool(p.get("after")))
+                      paged=bool(p.get("after")), count_cap=COUNT_CAP)
 
     def call_page(request: Request) -> Response:
         call_pk = request.path_params["call_pk"]

@@ -100,7 +100,8 @@ def _where(flt: QueueFilter) -> tuple[list[str], list[Any]]:
     if flt.disputed is not None:
         add("q.disputed > 0" if flt.disputed else "q.disputed = 0")
     if flt.finding_type:
-        add("EXISTS (SELECT 1 FROM findings f WHERE f.review_id = q.review_id AND f.type = ?)", flt.finding_type)
+        # the reviews with such a finding, once, from the (type, review_id) index
+        add("q.review_id IN (SELECT f.review_id FROM findings f WHERE f.type = ?)", flt.finding_type)
     match = fts_query(flt.text or "")
     if match:
         add("q.review_id IN (SELECT rowid FROM transcripts WHERE transcripts MATCH ?)", match)
@@ -124,33 +125,51 @@ def decode_cursor(text: str, width: int) -> list[Any] | None:
     return values
 
 
+COUNT_CAP = 10_000  # beyond this the queue says "10,000+": an exact count would cost a full scan
+
+
 def queue_page(db: sqlite3.Connection, flt: QueueFilter, cursor: str | None = None, limit: int = 50) -> QueuePage:
     columns, desc = SORTS.get(flt.sort, SORTS["severity"])
     where, args = _where(flt)
-    total = int(db.execute(f"SELECT COUNT(*) FROM queue_items q WHERE {' AND '.join(where) or '1'}", args).fetchone()[0])
+    cond = " AND ".join(where) or "1"
+    total = int(db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM queue_items q WHERE {cond} LIMIT ?)",
+                           (*args, COUNT_CAP + 1)).fetchone()[0])
     after = decode_cursor(cursor, len(columns)) if cursor else None
     page_where, page_args = list(where), list(args)
     if after is not None:
         page_where.append(f"({', '.join(columns)}) {'<' if desc else '>'} ({', '.join('?' * len(columns))})")
         page_args += after
     direction = " DESC" if desc else ""
-    rows = db.execute(
-        f"SELECT q.call_pk, q.review_id, c.call_id, c.path, q.agent_id, q.queue, q.started_at, q.duration, q.flagged,"
-        f" q.critical, q.warning, q.reviewed, q.disputed, q.score, r.flag_reasons, q.sev_key"
-        f" FROM queue_items q JOIN calls c ON c.id = q.call_pk JOIN reviews r ON r.id = q.review_id"
+    # the sort runs over queue_items alone; the page's other columns are read for its rows only
+    # (reviews.flag_reasons sits behind the review's JSON in the row: reading it costs the whole review)
+    keys = db.execute(
+        f"SELECT q.call_pk, q.review_id, q.agent_id, q.queue, q.started_at, q.duration, q.flagged, q.critical,"
+        f" q.warning, q.reviewed, q.disputed, q.score, q.sev_key FROM queue_items q"
         f" WHERE {' AND '.join(page_where) or '1'}"
         f" ORDER BY {', '.join(c + direction for c in columns)} LIMIT ?", (*page_args, limit + 1)).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    types = finding_types(db, [r[1] for r in rows])
-    out = [QueueRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], bool(r[11]), r[12],
-                    r[13], tuple(json.loads(r[14])), types.get(r[1], {})) for r in rows]
+    more = len(keys) > limit
+    keys = keys[:limit]
+    details = _details(db, [k[0] for k in keys])
+    types = finding_types(db, [k[1] for k in keys])
+    rows = [QueueRow(k[0], k[1], details[k[0]][0], details[k[0]][1], k[2], k[3], k[4], k[5], bool(k[6]), k[7], k[8],
+                     bool(k[9]), k[10], k[11], tuple(json.loads(details[k[0]][2])), types.get(k[1], {}))
+            for k in keys]
     next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        key = {"q.sev_key": last[15], "q.started_at": last[6], "q.call_pk": last[0], "q.duration": last[7]}
+    if more and keys:
+        last = keys[-1]
+        key = {"q.sev_key": last[12], "q.started_at": last[4], "q.call_pk": last[0], "q.duration": last[5]}
         next_cursor = encode_cursor([key[c] for c in columns])
-    return QueuePage(out, total, next_cursor)
+    return QueuePage(rows, total, next_cursor)
+
+
+def _details(db: sqlite3.Connection, call_pks: Sequence[int]) -> dict[int, tuple[str | None, str, str]]:
+    """call pk -> (call_id, path, flag_reasons JSON) of its current review."""
+    if not call_pks:
+        return {}
+    marks = ",".join("?" * len(call_pks))
+    return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+        f"SELECT q.call_pk, c.call_id, c.path, r.flag_reasons FROM queue_items q JOIN calls c ON c.id = q.call_pk"
+        f" JOIN reviews r ON r.id = q.review_id WHERE q.call_pk IN ({marks})", list(call_pks))}
 
 
 def finding_types(db: sqlite3.Connection, review_ids: Sequence[int]) -> dict[int, dict[str, int]]:
