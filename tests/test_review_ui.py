@@ -310,3 +310,20 @@ def test_mark_reviewed_comment_and_agent_page(db):
     assert weeks == ["2026-11-16", "2026-11-23"]                      # Mondays of the calls' weeks
     assert "missed_empathy" in agent.text or "interruption" in agent.text
     assert c.get("/agents/nobody").status_code == 404
+
+
+def test_two_reviewers_saving_one_evaluation_both_kept(db):
+    call = db[1]["demo-0001"]
+    ann, bob = client(db[0]), client(db[0])
+    forms = {}
+    for name, c in (("ann", ann), ("bob", bob)):  # both open the page before either saves
+        html = c.get(f"/calls/{call}").text
+        forms[name] = {"csrf": csrf_of(html), "base": re.search(r'name="base" value="([^"]*)"', html).group(1),
+                       "reviewer": name}
+    ann.post(f"/calls/{call}/evaluation", data={**forms["ann"], "q_resolved": "yes"})
+    page = bob.post(f"/calls/{call}/evaluation", data={**forms["bob"], "q_resolved": "no"}).text
+    assert 'id="evaluation-conflict"' in page
+    with Store(db[0]) as s:
+        saved = dec.events(s.db, call, "evaluation")
+    assert [(e.reviewer, e.payload["answers"]["resolved"]) for e in saved] == [("ann", "yes"), ("bob", "no")]
+    assert saved[1].payload["superseded_other"] == saved[0].id
