@@ -50,6 +50,7 @@ def serve(
     """Serve the review UI: the flagged-call queue, call pages with audio, reviewer decisions."""
     from .config import ConfigError, load_config
     from .scorecard import load_scorecard
+    from .web.options import load_web_options
     from .web.security import is_loopback
 
     if token is not None and len(token) < 16:
@@ -59,7 +60,7 @@ def serve(
                     "anyone who can reach the port would see every call otherwise")
     _open_store(db).close()  # a missing or foreign database is reported before the server starts
     try:
-        card, cfg = load_scorecard(scorecard), load_config(config)
+        card, cfg, web = load_scorecard(scorecard), load_config(config), load_web_options()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     try:
@@ -68,7 +69,7 @@ def serve(
         from .web.app import Settings, create_app
     except ImportError as exc:
         raise _fail(f"the review UI needs its web packages ({exc.name}): pip install -e .", 1) from None
-    app = create_app(Settings(db=db, token=token, scorecard=card, config=cfg))
+    app = create_app(Settings(db=db, token=token, scorecard=card, config=cfg, web=web))
     shown = f"[{host}]" if ":" in host else host
     print(f"review UI on http://{shown}:{port}/" + (f"?token={token}" if token else ""), file=sys.stderr)
     try:

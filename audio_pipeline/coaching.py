@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 COACHED_TYPES = ("dismissive", "sympathy", "missed_empathy")
-_QUOTE_WORDS = 16          # the customer's words quoted back: a short phrase, not a speech
-_LOOKBACK = 60.0           # seconds before an agent line in which the customer's words are looked for
 
 _FEELING = {"frustration": "frustrating", "worry": "worrying", "anger": "upsetting",
             "disappointment": "disappointing", "confusion": "confusing"}
@@ -41,7 +39,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
 
 
-def _quote(text: str) -> str:
+def _quote(text: str, max_words: int) -> str:
     """The part of the customer's words worth saying back: the last sentence that carries feeling
     (or the last one), cut to a short phrase."""
     sentences = _sentences(text)
@@ -49,7 +47,7 @@ def _quote(text: str) -> str:
         return ""
     feeling = [s for s in sentences if re.search(r"\b(i'?m|i am|i've|i feel|this is|it'?s)\b", s, re.I)]
     words = (feeling or sentences)[-1].rstrip(".!?").split()
-    return " ".join(words[:_QUOTE_WORDS]) + ("…" if len(words) > _QUOTE_WORDS else "")
+    return " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
 
 
 def _customer_text(review: Mapping[str, Any], start: float, end: float) -> str:
@@ -65,7 +63,10 @@ def _distress_category(review: Mapping[str, Any], start: float, end: float) -> s
     return None
 
 
-def suggest(finding: Mapping[str, Any], review: Mapping[str, Any]) -> Suggestion | None:
+def suggest(finding: Mapping[str, Any], review: Mapping[str, Any], *, lookback: float = 60.0,
+            quote_words: int = 16) -> Suggestion | None:
+    """`lookback`: seconds before a dismissive/pity line in which the customer's words are looked for;
+    `quote_words`: how many of them are quoted back (configs/web.yaml, coaching)."""
     kind = finding.get("type")
     if kind not in COACHED_TYPES:
         return None
@@ -74,13 +75,13 @@ def suggest(finding: Mapping[str, Any], review: Mapping[str, Any]) -> Suggestion
         end = float(finding.get("cue_end", finding["end"]))
     else:  # the agent's line: what the customer had said just before it
         end = float(finding["start"])
-        start = max(0.0, end - _LOOKBACK)
+        start = max(0.0, end - lookback)
         before = [u for u in review.get("utterances") or []
                   if u.get("speaker") == "customer" and start < u["end"] <= end + 1.0 and u.get("text")]
         if before:
             start = before[-1]["start"]
     said = _customer_text(review, start, end)
-    quote = _quote(said)
+    quote = _quote(said, quote_words)
     category = finding.get("category") if kind == "missed_empathy" else None
     feeling = _FEELING.get(category or _distress_category(review, start, end) or "", "difficult")
     acknowledge = (f"You said \"{quote}\" — I can hear how {feeling} this is for you." if quote
@@ -88,11 +89,6 @@ def suggest(finding: Mapping[str, Any], review: Mapping[str, Any]) -> Suggestion
     validate = "It's completely understandable to feel that way."
     act = "Let me take care of this with you right now: here is what I'll do next."
     return Suggestion(acknowledge, validate, act, quote, _WHY[kind])
-
-
-def suggestions(review: Mapping[str, Any]) -> list[Suggestion | None]:
-    """One entry per finding of the review (None where no coaching applies)."""
-    return [suggest(f, review) for f in review.get("findings") or []]
 
 
 def patterns(findings: Sequence[Mapping[str, Any]], limit: int = 8) -> list[dict[str, Any]]:

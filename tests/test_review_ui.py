@@ -327,3 +327,16 @@ def test_two_reviewers_saving_one_evaluation_both_kept(db):
         saved = dec.events(s.db, call, "evaluation")
     assert [(e.reviewer, e.payload["answers"]["resolved"]) for e in saved] == [("ann", "yes"), ("bob", "no")]
     assert saved[1].payload["superseded_other"] == saved[0].id
+
+
+def test_options_files_refuse_unknown_keys():
+    from audio_pipeline.config import ConfigError
+    from audio_pipeline.scorecard import parse_scorecard
+    from audio_pipeline.web.options import load_web_options, parse_web_options
+
+    assert load_web_options().page_size > 0
+    assert parse_web_options({"coaching": {"lookback": 30}}).coaching_lookback == 30.0
+    with pytest.raises(ConfigError, match="page_sise"):
+        parse_web_options({"page_sise": 10})
+    with pytest.raises(ConfigError, match="wieght"):
+        parse_scorecard({"sections": [{"id": "s", "questions": [{"id": "q", "wieght": 3}]}]})

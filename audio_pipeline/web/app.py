@@ -23,8 +23,9 @@ from ..config import Config, load_config
 from ..scorecard import ANSWERS, Scorecard, load_scorecard, score
 from ..store import Store, parse_when
 from . import callview
+from .options import WebOptions, load_web_options
 from .render import templates
-from .queue import COUNT_CAP, SEVERITIES, SORTS, QueueFilter, choices, queue_page
+from .queue import SEVERITIES, SORTS, QueueFilter, choices, queue_page
 from .security import Guard, check_csrf
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ class Settings:
     token: str | None = None
     scorecard: Scorecard = field(default_factory=load_scorecard)
     config: Config = field(default_factory=load_config)
-    page_size: int = 50
-    silence_min: float = 2.0
+    web: WebOptions = field(default_factory=load_web_options)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -68,13 +68,13 @@ def create_app(settings: Settings) -> Starlette:
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         with store() as s:
-            page = queue_page(s.db, flt, p.get("after"), settings.page_size)
+            page = queue_page(s.db, flt, p.get("after"), settings.web.page_size, settings.web.count_cap)
             options = choices(s.db)
         params = {k: v for k, v in p.items() if k != "after" and v}
         next_url = f"/?{urlencode({**params, 'after': page.next_cursor})}" if page.next_cursor else None
         return render(request, "queue.html", page=page, options=options, params=p, sorts=list(SORTS),
                       severities=SEVERITIES, next_url=next_url, first_url=f"/?{urlencode(params)}",
-                      paged=bool(p.get("after")), count_cap=COUNT_CAP)
+                      paged=bool(p.get("after")), count_cap=settings.web.count_cap)
 
     def call_page(request: Request) -> Response:
         call_pk = request.path_params["call_pk"]
@@ -227,7 +227,7 @@ def load_call_view(s: Store, call_pk: int, settings: Settings) -> dict[str, Any]
     call["pk"] = call_pk
     return callview.call_view(review, call=call, finding_ids=dec.finding_ids(s.db, row["review_id"]),
                               decisions=dec.latest_decisions(s.db, row["review_id"]), card=settings.scorecard,
-                              saved_evaluation=dec.latest_evaluation(s.db, call_pk), silence_min=settings.silence_min)
+                              saved_evaluation=dec.latest_evaluation(s.db, call_pk), opts=settings.web)
 
 
 def _tristate(value: str | None) -> bool | None:

@@ -12,6 +12,7 @@ from ..coaching import suggest
 from ..decisions import CallEvent, Decision
 from ..scorecard import Scorecard, prefill, score
 from ..types import UNHEARD
+from .options import WebOptions
 
 PARTIES = ("agent", "customer", "other")
 LANE_HEIGHT = 10
@@ -62,7 +63,8 @@ def transcript(review: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def findings(review: Mapping[str, Any], ids: Sequence[int], decisions: Mapping[int, Decision]) -> list[dict[str, Any]]:
+def findings(review: Mapping[str, Any], ids: Sequence[int], decisions: Mapping[int, Decision],
+             opts: WebOptions) -> list[dict[str, Any]]:
     """The findings a supervisor reviews (backchannels are not faults), with row ids, the latest
     decision on each and a coaching suggestion where one applies."""
     out = []
@@ -73,7 +75,8 @@ def findings(review: Mapping[str, Any], ids: Sequence[int], decisions: Mapping[i
         fid = ids[idx] if idx < len(ids) else None
         out.append({"id": fid, "f": f, "when": mmss(f["start"]), "until": mmss(f["end"]),
                     "decision": decisions.get(fid) if fid is not None else None,
-                    "suggestion": suggest(f, review)})
+                    "suggestion": suggest(f, review, lookback=opts.coaching_lookback,
+                                          quote_words=opts.coaching_quote_words)})
     return out
 
 
@@ -112,12 +115,12 @@ def evaluation(card: Scorecard, review: Mapping[str, Any], saved: CallEvent | No
 
 def call_view(review: Mapping[str, Any], *, call: Mapping[str, Any], finding_ids: Sequence[int],
               decisions: Mapping[int, Decision], card: Scorecard, saved_evaluation: CallEvent | None,
-              silence_min: float) -> dict[str, Any]:
+              opts: WebOptions) -> dict[str, Any]:
     audio = review["audio"]
     return {
         "call": call, "review": review, "name": call.get("call_id") or Path(audio["path"]).name,
-        "duration": mmss(audio["duration"]), "timeline": timeline_lanes(review, silence_min),
-        "transcript": transcript(review), "findings": findings(review, finding_ids, decisions),
+        "duration": mmss(audio["duration"]), "timeline": timeline_lanes(review, opts.silence_min),
+        "transcript": transcript(review), "findings": findings(review, finding_ids, decisions, opts),
         "metrics": metrics(review), "roles": review.get("roles"),
         "evaluation": evaluation(card, review, saved_evaluation),
     }

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..scorecard import load_scorecard
 from .callview import call_view
+from .options import load_web_options
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,13 +28,12 @@ def audio_href(audio_path: str, out_dir: Path, embed: bool = False) -> str:
     return "/".join(rel.split(os.sep))
 
 
-def render_offline(review: Mapping[str, Any], out_dir: Path, *, embed_audio: bool = False,
-                   silence_min: float = 2.0) -> str:
+def render_offline(review: Mapping[str, Any], out_dir: Path, *, embed_audio: bool = False) -> str:
     from .render import templates
 
     call = {"pk": None, "call_id": None, "agent_id": None, "queue": None, "started_at": None, "reviewed": False}
     view = call_view(review, call=call, finding_ids=[], decisions={}, card=load_scorecard(),
-                     saved_evaluation=None, silence_min=silence_min)
+                     saved_evaluation=None, opts=load_web_options())
     for n, f in enumerate(view["findings"]):
         f["id"] = f"f{n}"
     env = templates()

@@ -125,15 +125,15 @@ def decode_cursor(text: str, width: int) -> list[Any] | None:
     return values
 
 
-COUNT_CAP = 10_000  # beyond this the queue says "10,000+": an exact count would cost a full scan
-
-
-def queue_page(db: sqlite3.Connection, flt: QueueFilter, cursor: str | None = None, limit: int = 50) -> QueuePage:
+def queue_page(db: sqlite3.Connection, flt: QueueFilter, cursor: str | None = None, limit: int = 50,
+               count_cap: int = 10_000) -> QueuePage:
+    """One page of the queue; `total` counts matches up to count_cap + 1 (an exact count of a
+    large match would cost a full scan on every page)."""
     columns, desc = SORTS.get(flt.sort, SORTS["severity"])
     where, args = _where(flt)
     cond = " AND ".join(where) or "1"
     total = int(db.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM queue_items q WHERE {cond} LIMIT ?)",
-                           (*args, COUNT_CAP + 1)).fetchone()[0])
+                           (*args, count_cap + 1)).fetchone()[0])
     after = decode_cursor(cursor, len(columns)) if cursor else None
     page_where, page_args = list(where), list(args)
     if after is not None:
