@@ -5,10 +5,12 @@ presented as a suggestion, never as what was said. Pure: review.json dicts in, t
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 COACHED_TYPES = ("dismissive", "sympathy", "missed_empathy")
+_LONGEST_UTTERANCE = 600.0   # seconds: how far back an utterance overlapping a moment can start
 
 _FEELING = {"frustration": "frustrating", "worry": "worrying", "anger": "upsetting",
             "disappointment": "disappointing", "confusion": "confusing"}
@@ -50,10 +52,17 @@ def _quote(text: str, max_words: int) -> str:
     return " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
 
 
-def _customer_text(review: Mapping[str, Any], start: float, end: float) -> str:
-    words = [u["text"] for u in review.get("utterances") or []
-             if u.get("speaker") == "customer" and u["end"] > start and u["start"] < end and u.get("text")]
-    return " ".join(words)
+def _customer_text(customer: Sequence[Mapping[str, Any]], starts: Sequence[float], start: float, end: float) -> str:
+    """Text of the customer's utterances overlapping [start, end] (sorted by start; bisected, as a
+    long call has hundreds of findings over thousands of utterances)."""
+    i = bisect_left(starts, end)
+    said = []
+    while i > 0 and customer[i - 1]["start"] > start - _LONGEST_UTTERANCE:
+        i -= 1
+        u = customer[i]
+        if u["end"] > start and u["start"] < end and u.get("text"):
+            said.append(u["text"])
+    return " ".join(reversed(said))
 
 
 def _distress_category(review: Mapping[str, Any], start: float, end: float) -> str | None:
@@ -63,25 +72,35 @@ def _distress_category(review: Mapping[str, Any], start: float, end: float) -> s
     return None
 
 
+class Transcript:
+    """The customer's utterances of one review, sorted, for the suggestions' look-ups."""
+
+    def __init__(self, review: Mapping[str, Any]) -> None:
+        self.customer = sorted((u for u in review.get("utterances") or [] if u.get("speaker") == "customer"),
+                               key=lambda u: u["start"])
+        self.starts = [u["start"] for u in self.customer]
+
+
 def suggest(finding: Mapping[str, Any], review: Mapping[str, Any], *, lookback: float = 60.0,
-            quote_words: int = 16) -> Suggestion | None:
+            quote_words: int = 16, transcript: Transcript | None = None) -> Suggestion | None:
     """`lookback`: seconds before a dismissive/pity line in which the customer's words are looked for;
-    `quote_words`: how many of them are quoted back (configs/web.yaml, coaching)."""
+    `quote_words`: how many of them are quoted back (configs/web.yaml, coaching). Pass `transcript`
+    when suggesting for many findings of one review."""
     kind = finding.get("type")
     if kind not in COACHED_TYPES:
         return None
+    t = transcript or Transcript(review)
     if kind == "missed_empathy":
         start = float(finding.get("cue_start", finding["start"]))
         end = float(finding.get("cue_end", finding["end"]))
-    else:  # the agent's line: what the customer had said just before it
+    else:  # the agent's line: what the customer had said last before it
         end = float(finding["start"])
         start = max(0.0, end - lookback)
-        before = [u for u in review.get("utterances") or []
-                  if u.get("speaker") == "customer" and start < u["end"] <= end + 1.0 and u.get("text")]
+        i = bisect_right(t.starts, end + 1.0)
+        before = [u for u in t.customer[max(0, i - 50):i] if start < u["end"] <= end + 1.0 and u.get("text")]
         if before:
             start = before[-1]["start"]
-    said = _customer_text(review, start, end)
-    quote = _quote(said, quote_words)
+    quote = _quote(_customer_text(t.customer, t.starts, start, end), quote_words)
     category = finding.get("category") if kind == "missed_empathy" else None
     feeling = _FEELING.get(category or _distress_category(review, start, end) or "", "difficult")
     acknowledge = (f"You said \"{quote}\" — I can hear how {feeling} this is for you." if quote

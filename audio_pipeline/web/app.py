@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ class Settings:
 
 def create_app(settings: Settings) -> Starlette:
     env = templates()
+    views = ReviewViews(settings.web.review_cache)
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.update(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
@@ -79,7 +82,7 @@ def create_app(settings: Settings) -> Starlette:
     def call_page(request: Request) -> Response:
         call_pk = request.path_params["call_pk"]
         with store() as s:
-            view = load_call_view(s, call_pk, settings)
+            view = load_call_view(s, call_pk, settings, views)
             trail = dec.audit_trail(s.db, call_pk)
             comments = dec.events(s.db, call_pk, "comment")
         return render(request, "call.html", v=view, trail=trail, comments=comments, offline=False,
@@ -217,17 +220,37 @@ def create_app(settings: Settings) -> Starlette:
     return Guard(app, settings.token)
 
 
-def load_call_view(s: Store, call_pk: int, settings: Settings) -> dict[str, Any]:
+class ReviewViews:
+    """Recently shown reviews' views, by review id (a stored review never changes): a reviewer's
+    every decision reloads the call page, and a long call's transcript is most of its cost."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self.lock, self.items = size, threading.Lock(), OrderedDict()
+
+    def get(self, s: Store, review_id: int, settings: Settings) -> callview.ReviewView:
+        with self.lock:
+            if review_id in self.items:
+                self.items.move_to_end(review_id)
+                return self.items[review_id]
+        view = callview.review_view(s.review_json(review_id), dec.finding_ids(s.db, review_id),
+                                    settings.scorecard, settings.web)
+        with self.lock:
+            self.items[review_id] = view
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return view
+
+
+def load_call_view(s: Store, call_pk: int, settings: Settings, views: ReviewViews | None = None) -> dict[str, Any]:
     row = s.db.execute("SELECT q.review_id, q.reviewed, q.disputed, c.* FROM queue_items q"
                        " JOIN calls c ON c.id = q.call_pk WHERE q.call_pk=?", (call_pk,)).fetchone()
     if row is None:
         raise HTTPException(404, "no such call")
-    review = s.review_json(row["review_id"])
     call = {k: row[k] for k in row.keys()}
     call["pk"] = call_pk
-    return callview.call_view(review, call=call, finding_ids=dec.finding_ids(s.db, row["review_id"]),
-                              decisions=dec.latest_decisions(s.db, row["review_id"]), card=settings.scorecard,
-                              saved_evaluation=dec.latest_evaluation(s.db, call_pk), opts=settings.web)
+    rv = (views or ReviewViews(0)).get(s, row["review_id"], settings)
+    return callview.call_view(rv, call=call, decisions=dec.latest_decisions(s.db, row["review_id"]),
+                              card=settings.scorecard, saved_evaluation=dec.latest_evaluation(s.db, call_pk))
 
 
 def _tristate(value: str | None) -> bool | None:

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from html import escape
+
+from markupsafe import Markup
+
 from ..analysis import timeline
-from ..coaching import suggest
+from ..coaching import Transcript, suggest
 from ..decisions import CallEvent, Decision
-from ..scorecard import Scorecard, prefill, score
+from ..scorecard import Prefilled, Scorecard, prefill, score
 from ..types import UNHEARD
 from .options import WebOptions
 
@@ -44,7 +48,12 @@ def timeline_lanes(review: Mapping[str, Any], silence_min: float) -> dict[str, A
     silences = [g for g in timeline.gaps(speech, 0.0, duration) if g[1] - g[0] >= silence_min]
     lanes.append(Lane("overlap", overlap, len(lanes) * LANE_HEIGHT))
     lanes.append(Lane("silence", silences, len(lanes) * LANE_HEIGHT))
-    return {"duration": duration, "lanes": lanes, "height": len(lanes) * LANE_HEIGHT,
+    # numbers only, so ready markup: thousands of spans in a long call
+    svg = Markup("".join(
+        f'<g class="lane lane-{lane.name}">'
+        + "".join(f'<rect x="{s:.2f}" y="{lane.y + 1}" width="{e - s:.2f}" height="8" data-seek="{s:.2f}"></rect>'
+                  for s, e in lane.spans) + "</g>" for lane in lanes))
+    return {"duration": duration, "lanes": lanes, "lanes_svg": svg, "height": len(lanes) * LANE_HEIGHT,
             "ticks": [(t, mmss(t)) for t in _ticks(duration)]}
 
 
@@ -54,29 +63,34 @@ def _ticks(duration: float) -> list[float]:
 
 
 def transcript(review: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Utterances with their words as ready markup: a one-hour call has ~10,000 words, and one
+    template expression per word costs more than the rest of the page."""
     out = []
     for u in review.get("utterances") or []:
-        words = [{"s": w["start"], "e": w["end"], "text": w["text"], "unheard": w["text"] == UNHEARD}
-                 for w in u.get("words") or ()]
+        words = u.get("words") or ()
+        if words:
+            spans = "".join(f'<span class="w{" unheard" if w["text"] == UNHEARD else ""}" data-s="{float(w["start"])}"'
+                            f' data-e="{float(w["end"])}">{escape(w["text"])}</span> ' for w in words)
+        else:
+            spans = f'<span class="w" data-s="{float(u["start"])}" data-e="{float(u["end"])}">{escape(u.get("text", ""))}</span>'
         out.append({"speaker": u["speaker"], "start": u["start"], "end": u["end"], "when": mmss(u["start"]),
-                    "text": u.get("text", ""), "words": words})
+                    "text": u.get("text", ""), "words_html": Markup(spans)})
     return out
 
 
-def findings(review: Mapping[str, Any], ids: Sequence[int], decisions: Mapping[int, Decision],
-             opts: WebOptions) -> list[dict[str, Any]]:
-    """The findings a supervisor reviews (backchannels are not faults), with row ids, the latest
-    decision on each and a coaching suggestion where one applies."""
+def findings(review: Mapping[str, Any], ids: Sequence[int], opts: WebOptions) -> list[dict[str, Any]]:
+    """The findings a supervisor reviews (backchannels are not faults), with their row ids and a
+    coaching suggestion where one applies."""
     out = []
     raw = review.get("findings") or []
+    said = Transcript(review)
     for idx, f in enumerate(raw):
         if f["type"] == "backchannel":
             continue
-        fid = ids[idx] if idx < len(ids) else None
-        out.append({"id": fid, "f": f, "when": mmss(f["start"]), "until": mmss(f["end"]),
-                    "decision": decisions.get(fid) if fid is not None else None,
+        out.append({"id": ids[idx] if idx < len(ids) else None, "f": f, "when": mmss(f["start"]),
+                    "until": mmss(f["end"]),
                     "suggestion": suggest(f, review, lookback=opts.coaching_lookback,
-                                          quote_words=opts.coaching_quote_words)})
+                                          quote_words=opts.coaching_quote_words, transcript=said)})
     return out
 
 
@@ -97,9 +111,8 @@ def metrics(review: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def evaluation(card: Scorecard, review: Mapping[str, Any], saved: CallEvent | None) -> dict[str, Any]:
+def evaluation(card: Scorecard, pre: Mapping[str, Prefilled], saved: CallEvent | None) -> dict[str, Any]:
     """The form's questions with the saved answers (or the pre-filled ones) and the score."""
-    pre = prefill(card, review)
     answers = dict((saved.payload.get("answers") or {}) if saved else {})
     sections = []
     for s in card.sections:
@@ -113,14 +126,33 @@ def evaluation(card: Scorecard, review: Mapping[str, Any], saved: CallEvent | No
     return {"sections": sections, "score": score(card, current), "saved": saved}
 
 
-def call_view(review: Mapping[str, Any], *, call: Mapping[str, Any], finding_ids: Sequence[int],
-              decisions: Mapping[int, Decision], card: Scorecard, saved_evaluation: CallEvent | None,
-              opts: WebOptions) -> dict[str, Any]:
-    audio = review["audio"]
+@dataclass(frozen=True)
+class ReviewView:
+    """What a stored review shows whatever reviewers decide. A stored review never changes (a role
+    swap stores a new one), so this can be kept and reused across requests."""
+
+    review: Mapping[str, Any]
+    timeline: Mapping[str, Any]
+    transcript: Sequence[Mapping[str, Any]]
+    findings: Sequence[Mapping[str, Any]]
+    metrics: Sequence[tuple[str, str]]
+    prefilled: Mapping[str, Prefilled]
+
+
+def review_view(review: Mapping[str, Any], finding_ids: Sequence[int], card: Scorecard,
+                opts: WebOptions) -> ReviewView:
+    return ReviewView(review, timeline_lanes(review, opts.silence_min), transcript(review),
+                      findings(review, finding_ids, opts), metrics(review), prefill(card, review))
+
+
+def call_view(rv: ReviewView, *, call: Mapping[str, Any], decisions: Mapping[int, Decision], card: Scorecard,
+              saved_evaluation: CallEvent | None) -> dict[str, Any]:
+    """The call page's data: the review's view plus what reviewers decided on it."""
+    audio = rv.review["audio"]
     return {
-        "call": call, "review": review, "name": call.get("call_id") or Path(audio["path"]).name,
-        "duration": mmss(audio["duration"]), "timeline": timeline_lanes(review, opts.silence_min),
-        "transcript": transcript(review), "findings": findings(review, finding_ids, decisions, opts),
-        "metrics": metrics(review), "roles": review.get("roles"),
-        "evaluation": evaluation(card, review, saved_evaluation),
+        "call": call, "review": rv.review, "name": call.get("call_id") or Path(audio["path"]).name,
+        "duration": mmss(audio["duration"]), "timeline": rv.timeline, "transcript": rv.transcript,
+        "findings": [{**f, "decision": decisions.get(f["id"])} for f in rv.findings],
+        "metrics": rv.metrics, "roles": rv.review.get("roles"),
+        "evaluation": evaluation(card, rv.prefilled, saved_evaluation),
     }

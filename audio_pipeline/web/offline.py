@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..scorecard import load_scorecard
-from .callview import call_view
+from .callview import call_view, review_view
 from .options import load_web_options
 
 HERE = Path(__file__).resolve().parent
@@ -32,8 +32,9 @@ def render_offline(review: Mapping[str, Any], out_dir: Path, *, embed_audio: boo
     from .render import templates
 
     call = {"pk": None, "call_id": None, "agent_id": None, "queue": None, "started_at": None, "reviewed": False}
-    view = call_view(review, call=call, finding_ids=[], decisions={}, card=load_scorecard(),
-                     saved_evaluation=None, opts=load_web_options())
+    card = load_scorecard()
+    view = call_view(review_view(review, [], card, load_web_options()), call=call, decisions={}, card=card,
+                     saved_evaluation=None)
     for n, f in enumerate(view["findings"]):
         f["id"] = f"f{n}"
     env = templates()

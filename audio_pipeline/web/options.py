@@ -17,6 +17,7 @@ class WebOptions:
     page_size: int = 50
     silence_min: float = 2.0
     count_cap: int = 10_000
+    review_cache: int = 16
     coaching_lookback: float = 60.0
     coaching_quote_words: int = 16
 
