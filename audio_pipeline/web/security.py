@@ -65,8 +65,9 @@ class Guard:
             if scope["method"] == "GET" and same(query.get("token"), self.token):
                 # a login link: remember the token in a cookie and drop it from the address bar
                 rest = urlencode({k: v for k, v in query.items() if k != "token"})
+                # Lax: a login link opened from another site (mail, chat) must still carry it after the redirect
                 await _plain(send, 303, b"", [(b"location", (scope["path"] + ("?" + rest if rest else "")).encode()),
-                                             _set_cookie(TOKEN_COOKIE, self.token)])
+                                             _set_cookie(TOKEN_COOKIE, self.token, "Lax")])
                 return
             await _plain(send, 401, b"a valid token is required (open the link with ?token=... once)\n", [])
             return
@@ -93,8 +94,8 @@ class Guard:
         return same(bearer, self.token) or same(cookies.get(TOKEN_COOKIE), self.token)
 
 
-def _set_cookie(name: str, value: str) -> tuple[bytes, bytes]:
-    return b"set-cookie", f"{name}={value}; Path=/; HttpOnly; SameSite=Strict".encode()
+def _set_cookie(name: str, value: str, same_site: str = "Strict") -> tuple[bytes, bytes]:
+    return b"set-cookie", f"{name}={value}; Path=/; HttpOnly; SameSite={same_site}".encode()
 
 
 async def _plain(send, status: int, body: bytes, headers: list) -> None:
