@@ -20,27 +20,44 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts" / "ui"
 
 
+class Server:
+    """The app on a real uvicorn server in a thread, on a free loopback port."""
+
+    def __init__(self, db: Path, token: str | None = None) -> None:
+        import uvicorn
+
+        from audio_pipeline.web.app import Settings, create_app
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.srv = uvicorn.Server(uvicorn.Config(create_app(Settings(db=db, token=token)), host="127.0.0.1",
+                                                 port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.srv.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.srv.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.srv.should_exit = True
+        self.thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, cfg):
-    import uvicorn
-
-    from audio_pipeline.web.app import Settings, create_app
-
+def database(tmp_path_factory, cfg):
     db = tmp_path_factory.mktemp("ui-browser") / "reviews.sqlite"
-    ids = fill(db, cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(db=db)), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    return db, fill(db, cfg)
+
+
+@pytest.fixture(scope="module")
+def server(database):
+    with Server(database[0]) as base:
+        yield base, database[1]
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +255,21 @@ def test_offline_html_from_review_command(browser, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "offline_call_page.png"), full_page=True)
     context.close()
     assert not problems, problems
+
+
+def test_token_protected_server_in_the_browser(browser, database):
+    """Off loopback the app runs with a token: the login link once, then pages, script and audio."""
+    token = "browser-test-token-0123456789"
+    with Server(database[0], token) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        assert page.goto(base + "/").status == 401
+        page.goto(f"{base}/?token={token}")
+        assert page.url == base + "/" and page.locator("#queue tbody tr").count() == len(database[1])
+        page.goto(f"{base}/calls/{database[1]['demo-0001']}")
+        wait_js(page, "document.getElementById('player').readyState >= 1")  # audio fetched with the cookie
+        button = page.locator("#findings button.seek").nth(2)
+        t = float(button.get_attribute("data-seek"))
+        button.click()                                                      # call.js loaded too
+        assert abs(_seeked_to(page, t) - t) <= 0.1
+        context.close()
