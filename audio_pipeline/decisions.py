@@ -50,6 +50,7 @@ def migrate(db: sqlite3.Connection) -> None:
     CREATE INDEX queue_duration ON queue_items(duration, call_pk);
     CREATE INDEX queue_agent ON queue_items(agent_id, sev_key, started_at, call_pk);
     CREATE INDEX queue_review ON queue_items(review_id);
+    CREATE INDEX queue_queue ON queue_items(queue);
     CREATE INDEX findings_type_review ON findings(type, review_id);   -- the queue's finding-type filter
 
     CREATE VIRTUAL TABLE transcripts USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');

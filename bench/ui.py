@@ -1,6 +1,6 @@
 """Review UI server time: the queue over 10,000 stored reviews and the call page of a 1-hour call.
 
-    python bench/ui.py [--calls 10000] [--repeat 30] [--db bench/.data/ui/reviews.sqlite]
+    python bench/ui.py [--calls 10000] [--repeat 30] [--db bench/.data/ui/reviews.sqlite] [--copies 9]
 
 The store is filled once (kept in bench/.data/ui, reused while it has the requested size) with
 reviews built by the real analysis from the samples' truth files (tests/web_data.py), varied in
@@ -8,6 +8,7 @@ agent, queue, date and audio hash, through `Store.save_review` as the batch stor
 call is the demo call's script played 60 times in a row. Each page is requested in-process through
 the ASGI app (Starlette's test client): the time is the server's (routing, SQLite, rendering), not
 the network's. Budgets: queue ≤ 200 ms, 1-hour call page ≤ 300 ms (median; p95 printed beside).
+`--copies 9` then measures the same pages over 100,000 calls (the 10,000 copied inside SQLite).
 """
 from __future__ import annotations
 
@@ -56,6 +57,36 @@ def fill(db: Path, calls: int) -> int:
         return int(store.db.execute("SELECT id FROM calls WHERE call_id='one-hour'").fetchone()[0])
 
 
+def replicate(db: Path, copies: int) -> None:
+    """Grow the store by copying its 10,000 varied calls `copies` times inside SQLite (each copy a new
+    call, review and findings; the triggers index them as for any stored review): the scale test
+    for the queue without hours of Python-side inserts."""
+    with Store(db) as store, store.transaction() as tx:
+        for k in range(1, copies + 1):
+            tx.execute("""INSERT INTO calls (sha256, path, size, mtime_ns, call_id, agent_id, queue, started_at,
+                                             duration, metadata, created_at, updated_at)
+                          SELECT sha256 || '-' || ?1, path, size, mtime_ns, call_id || '-' || ?1, agent_id, queue,
+                                 started_at, duration, metadata, created_at, updated_at
+                          FROM calls WHERE call_id GLOB 'call-[0-9][0-9][0-9][0-9][0-9][0-9]'""", (k,))
+            tx.execute("""INSERT INTO reviews (call_pk, run_id, model, config_fp, schema, review_json, flagged,
+                              flag_reasons, n_reasons, critical, warning, interruptions, empathy, dismissive,
+                              missed_empathy, dead_air, dead_air_seconds, created_at)
+                          SELECT nc.id, r.run_id, r.model, r.config_fp, r.schema, r.review_json, r.flagged,
+                                 r.flag_reasons, r.n_reasons, r.critical, r.warning, r.interruptions, r.empathy,
+                                 r.dismissive, r.missed_empathy, r.dead_air, r.dead_air_seconds, r.created_at
+                          FROM calls oc JOIN reviews r ON r.call_pk = oc.id
+                          JOIN calls nc ON nc.sha256 = oc.sha256 || '-' || ?1
+                          WHERE oc.call_id GLOB 'call-[0-9][0-9][0-9][0-9][0-9][0-9]'""", (k,))
+            tx.execute("""INSERT INTO findings (review_id, call_pk, type, speaker, severity, severity_rank, start,
+                                                "end", category, message, agent_id, call_date)
+                          SELECT nr.id, nc.id, f.type, f.speaker, f.severity, f.severity_rank, f.start, f."end",
+                                 f.category, f.message, f.agent_id, f.call_date
+                          FROM calls oc JOIN findings f ON f.call_pk = oc.id
+                          JOIN calls nc ON nc.sha256 = oc.sha256 || '-' || ?1
+                          JOIN reviews nr ON nr.call_pk = nc.id
+                          WHERE oc.call_id GLOB 'call-[0-9][0-9][0-9][0-9][0-9][0-9]' ORDER BY nr.id, f.id""", (k,))
+
+
 def timed(client, url: str, repeat: int) -> tuple[float, float, float, int]:
     """(median wall ms, p95 wall ms, median CPU ms, bytes). CPU time is the process's (the app runs
     in the test client's thread, nothing else does): on a shared machine wall time also counts the
@@ -77,6 +108,8 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--db", type=Path, default=ROOT / "bench" / ".data" / "ui" / "reviews.sqlite")
+    ap.add_argument("--copies", type=int, default=0,
+                    help="then copy the calls this many times inside SQLite (9: 100,000 calls; a separate store)")
     args = ap.parse_args()
     args.db.parent.mkdir(parents=True, exist_ok=True)
     have = 0
@@ -89,6 +122,16 @@ def main() -> None:
         fill(args.db, args.calls)
         print(f"filled {args.db.name}: {args.calls} reviews + a 1-hour call in {time.perf_counter() - t:.0f} s, "
               f"{args.db.stat().st_size / 1e6:.0f} MB")
+    if args.copies:
+        big = args.db.with_name(f"{args.db.stem}-x{args.copies + 1}.sqlite")
+        if not big.exists():
+            t = time.perf_counter()
+            with Store(args.db) as s:
+                s.db.execute("VACUUM INTO ?", (str(big),))
+            replicate(big, args.copies)
+            print(f"copied to {big.name}: {args.calls * (args.copies + 1) + 1} calls in "
+                  f"{time.perf_counter() - t:.0f} s, {big.stat().st_size / 1e6:.0f} MB")
+        args.db, args.calls = big, args.calls * (args.copies + 1)
     with Store(args.db) as s:
         hour = int(s.db.execute("SELECT id FROM calls WHERE call_id='one-hour'").fetchone()[0])
         words = sum(len(u["words"]) for u in s.review_json(

@@ -186,10 +186,15 @@ def finding_types(db: sqlite3.Connection, review_ids: Sequence[int]) -> dict[int
 
 
 def choices(db: sqlite3.Connection) -> dict[str, list[str]]:
-    """Values for the filter drop-downs."""
-    def distinct(sql: str) -> list[str]:
-        return [r[0] for r in db.execute(sql) if r[0] is not None]
+    """Values for the filter drop-downs: the distinct agents and queues, each found by hopping from
+    one value to the next through its index (a plain DISTINCT reads every call)."""
+    def distinct(column: str) -> list[str]:
+        rows = db.execute(f"""
+            WITH RECURSIVE v(x) AS (
+                SELECT MIN({column}) FROM queue_items
+                UNION ALL
+                SELECT (SELECT MIN({column}) FROM queue_items WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)
+            SELECT x FROM v WHERE x IS NOT NULL""")
+        return [r[0] for r in rows]
 
-    return {"agents": distinct("SELECT DISTINCT agent_id FROM queue_items ORDER BY agent_id"),
-            "queues": distinct("SELECT DISTINCT queue FROM queue_items ORDER BY queue"),
-            "types": list(FINDING_TYPES)}
+    return {"agents": distinct("agent_id"), "queues": distinct("queue"), "types": list(FINDING_TYPES)}
