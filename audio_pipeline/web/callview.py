@@ -62,17 +62,23 @@ def _ticks(duration: float) -> list[float]:
     return [float(t) for t in range(0, int(duration) + 1, step)]
 
 
+def _text(t: str) -> str:
+    """Text-content escaping (no quotes needed outside attributes), skipped for plain words."""
+    return escape(t, quote=False) if ("&" in t or "<" in t or ">" in t) else t
+
+
 def transcript(review: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Utterances with their words as ready markup: a one-hour call has ~10,000 words, and one
-    template expression per word costs more than the rest of the page."""
+    template expression per word costs more than the rest of the page. Times go through float(): only
+    numbers ever reach an attribute."""
     out = []
     for u in review.get("utterances") or []:
         words = u.get("words") or ()
         if words:
-            spans = "".join(f'<span class="w{" unheard" if w["text"] == UNHEARD else ""}" data-s="{float(w["start"])}"'
-                            f' data-e="{float(w["end"])}">{escape(w["text"])}</span> ' for w in words)
+            spans = "".join([f'<span class="w{" unheard" if w["text"] == UNHEARD else ""}" data-s="{float(w["start"])}"'
+                             f' data-e="{float(w["end"])}">{_text(w["text"])}</span> ' for w in words])
         else:
-            spans = f'<span class="w" data-s="{float(u["start"])}" data-e="{float(u["end"])}">{escape(u.get("text", ""))}</span>'
+            spans = f'<span class="w" data-s="{float(u["start"])}" data-e="{float(u["end"])}">{_text(u.get("text", ""))}</span>'
         out.append({"speaker": u["speaker"], "start": u["start"], "end": u["end"], "when": mmss(u["start"]),
                     "text": u.get("text", ""), "words_html": Markup(spans)})
     return out
