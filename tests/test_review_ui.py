@@ -5,10 +5,15 @@ built by the real analysis (tests/web_data.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -340,3 +345,32 @@ def test_options_files_refuse_unknown_keys():
         parse_web_options({"page_sise": 10})
     with pytest.raises(ConfigError, match="wieght"):
         parse_scorecard({"sections": [{"id": "s", "questions": [{"id": "q", "wieght": 3}]}]})
+
+
+def test_serve_command_off_loopback_with_a_token(db):
+    """The real `serve` command on all addresses: refused without the token, served with it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "cli-token-0123456789abcdef"
+    proc = subprocess.Popen([sys.executable, "-m", "audio_pipeline", "serve", "--db", str(db[0]), "--host", "0.0.0.0",
+                             "--port", str(port)], cwd=ROOT, env={**os.environ, "AUDIO_PIPELINE_TOKEN": token},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                raise AssertionError("served without the token")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+                time.sleep(0.2)
+        ok = urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}), timeout=5)
+        assert ok.status == 200 and b"Review queue" in ok.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
