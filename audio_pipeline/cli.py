@@ -75,7 +75,7 @@ def review(
                                                      "transcripts (.json, .jsonl).",
                                                 show_default=False)],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where reviews are written.")] = Path("out"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma list of json, md, rttm.")] = "json,md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma list of json, md, rttm, html.")] = "json,md",
     model: Annotated[Optional[str], typer.Option(help="Whisper model: tiny.en, base, or a local CTranslate2 folder.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto (GPU when ctranslate2 sees one), cpu or cuda.",
                                                   show_default="auto")] = None,
@@ -147,6 +147,9 @@ def _register_extensions() -> None:
         from .cli_batch import register
 
         register(app)
+    from .cli_web import register as register_web  # serve, disputes
+
+    register_web(app)
 
 
 _register_extensions()

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from .types import SEVERITY_RANK, Finding, Review, Utterance
 
 SCHEMA = "call-review/1"
-FORMATS = ("json", "md", "rttm")
+FORMATS = ("json", "md", "rttm", "html")
 
 
 def _r(x: float | None) -> float | None:
@@ -154,11 +154,19 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-_WRITERS: dict[str, tuple[str, Callable[[Review], str]]] = {
+_WRITERS: dict[str, tuple[str, Callable[[Review], str] | None]] = {
     "json": (".review.json", lambda r: json.dumps(review_to_dict(r), indent=2, ensure_ascii=False) + "\n"),
     "md": (".review.md", review_to_markdown),
     "rttm": (".rttm", review_to_rttm),
+    "html": (".review.html", None),  # rendered knowing the output folder: it links the audio relatively
 }
+
+
+def review_to_html(review: Review, out_dir: Path) -> str:
+    """The review UI's call page as one offline file (audio_pipeline/web/offline.py)."""
+    from .web.offline import render_offline
+
+    return render_offline(review_to_dict(review), out_dir)
 
 
 def parse_formats(text: str) -> list[str]:
@@ -175,6 +183,6 @@ def write_outputs(review: Review, out_dir: Path, formats: Sequence[str], stem: s
     for fmt in formats:
         suffix, render = _WRITERS[fmt]
         path = Path(out_dir) / f"{stem}{suffix}"
-        atomic_write(path, render(review))
+        atomic_write(path, render(review) if render else review_to_html(review, path.parent))
         written.append(path)
     return written

@@ -149,8 +149,15 @@ def _v1_initial(db: sqlite3.Connection) -> None:
     """)
 
 
+def _v2_supervision(db: sqlite3.Connection) -> None:
+    """Review queue, transcript search and reviewers' decisions (decisions.py)."""
+    from .decisions import migrate
+
+    migrate(db)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_supervision)
 
 
 # ---------------------------------------------------------------------------------------------
