@@ -17,6 +17,7 @@ from . import audio as audio_mod
 from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
+from .device import load_transcriber, torch_device
 from .review import build_review
 from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances, unheard_acknowledgements)
@@ -68,7 +69,7 @@ class Reviewer:
 
     def __init__(self, cfg: Config, device: str = "auto", transcriber: Transcriber | None = None):
         self.cfg = cfg
-        self.transcriber = transcriber or WhisperTranscriber(cfg.asr, device=device)
+        self.transcriber = transcriber or load_transcriber(cfg.asr, device=device)
         self.device = self.transcriber.device
         self._diarizer = None
         self._language = None
@@ -78,7 +79,7 @@ class Reviewer:
         if self._diarizer is None:
             from .diarize import Diarizer
 
-            self._diarizer = Diarizer(self.cfg.diarization, device=self.device)
+            self._diarizer = Diarizer(self.cfg.diarization, device=torch_device(self.device))
         return self._diarizer
 
     def language(self):
