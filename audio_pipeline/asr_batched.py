@@ -5,15 +5,17 @@ silence between them and lets Whisper walk through the result 30 s at a time. fa
 `BatchedInferencePipeline` decodes many 30 s windows at once, which is what makes a GPU fast, but
 with its own VAD it re-joins speech with no gap and word times drift. Given `clip_timestamps`, it
 decodes each clip as a chunk of its own and skips that joining. So here the same gap-joined audio
-is cut into clips at region boundaries (each ≤ 30 s, holding whole regions; a longer region is
-cut into ≤ 30 s pieces) and the clips go through the batched pipeline; the words come back through
-the same SpeechLayout as in the sequential path. The regions, the retries of looping or unheard
-speech and every guard after decoding are the sequential transcriber's own (this is a subclass that
-changes only how regions are decoded).
+is cut into clips of at most 30 s, filled like Whisper's own windows but cut at region starts (in a
+region longer than a window, at its quietest moment), the clips go through the batched pipeline,
+and the words come back through the same SpeechLayout as in the sequential path. Where Whisper
+stops decoding a window early, the sequential loop goes on from its last timestamp; a batch does
+not, so such clips are decoded again from there in a further round. The regions, the retries of
+looping or unheard speech and every guard after decoding are the sequential transcriber's own
+(this is a subclass that changes only how regions are decoded).
 
 Clips from several tracks — the two channels of a call, or many calls — can share batches: a
 `SharedClipDecoder` collects the clips that concurrent reviews ask for and decodes them together
-on one thread (cross-call batching, see batch_gpu.py).
+on one thread (cross-call batching, see batch_shared.py).
 """
 from __future__ import annotations
 
