@@ -117,7 +117,8 @@ def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str 
         formats = parse_formats(fmt) if fmt else list(cfg.batch.formats)
         engine = (engine or cfg.batch.engine).lower()
         if engine not in ("local", "ray", "shared"):
-            raise ValueError(f"--engine must be local, ray or shared, got '{engine}'")
+            raise ValueError(f"--engine must be local or ray (or shared: one model, calls batched "
+                             f"together), got '{engine}'")
         if address and engine != "ray":
             raise ValueError("--address is for --engine ray")
         address = address or cfg.batch.address
