@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from .batch import BatchAbort, Outcome, Task, review_file
+from .batch import BatchAbort, Outcome, Task, _one_line, review_file
 
 if TYPE_CHECKING:
     from .batch import EngineOptions
@@ -44,13 +44,13 @@ def shared_reviewers(cfg: Config, device: str, workers: int) -> tuple[list, obje
 
 def run_shared(tasks: Sequence[Task], cfg: Config, opts: EngineOptions) -> Iterator[Outcome]:
     """Review `tasks` on `opts.workers` threads (0 = 4) sharing one model; yields outcomes as
-    calls finish."""
+    calls finish. `opts.factory` is not used: the reviewers are built around the shared model."""
     workers = max(1, min(opts.workers or 4, len(tasks) or 1))
     started = time.perf_counter()
     try:
         reviewers, shared = shared_reviewers(cfg, opts.device, workers)
     except Exception as exc:  # noqa: BLE001 - nothing can be reviewed: stop the run with one line
-        raise BatchAbort(f"could not load the models: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise BatchAbort(f"workers could not load the models: {type(exc).__name__}: {_one_line(exc)}") from None
     opts.on_started(workers, time.perf_counter() - started)
     free = list(reviewers)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="review")
