@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from audio_pipeline.asr_batched import (BatchedWhisperTranscriber, ClipDecoder, ClipJob, SharedClipDecoder,
-                                        make_transcriber, pack_clips)
+                                        make_transcriber, pack_clips, uses_batched)
 from audio_pipeline.config import ConfigError
 from audio_pipeline.evaluation import normalise_text
 from audio_pipeline.export import review_to_dict
@@ -52,6 +52,13 @@ def test_pack_clips_cuts_a_long_region_at_its_quietest_place():
     clips = pack_clips(layout, SR, audio)
     assert clips[0] == (0, int(26.025 * SR)) and clips[1][0] == clips[0][1]
     assert all(b - a <= 30 * SR for a, b in clips) and clips[-1][1] == 70 * SR
+
+
+def test_decoder_choice(cfg):
+    auto = replace(cfg.asr, decoder="auto")
+    assert uses_batched(auto, "cuda") and not uses_batched(auto, "cpu")
+    assert uses_batched(replace(cfg.asr, decoder="batched"), "cpu")
+    assert not uses_batched(replace(cfg.asr, decoder="sequential"), "cuda")
 
 
 def test_unknown_decoder_is_a_config_error(cfg):
