@@ -83,3 +83,20 @@ def test_cli_review_with_device_cuda_completes(tmp_path, mono):
         assert review["models"]["device"] == "cuda" and not lines, proc.stderr
     assert review["utterances"], "no words: the review did not really run"
     assert review["audio"]["mode"] == ("mono-diarized" if mono else "stereo")
+
+
+def test_diarization_device_follows_torch(caplog):
+    """A CUDA Whisper beside a torch without CUDA: diarization goes to the CPU with one warning."""
+    import torch
+
+    from audio_pipeline.device import torch_device
+
+    torch_device.cache_clear()
+    with caplog.at_level(logging.WARNING):
+        assert torch_device("cpu") == "cpu"
+        got = torch_device("cuda")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    if torch.cuda.is_available():
+        assert got == "cuda" and not warnings
+    else:
+        assert got == "cpu" and len(warnings) == 1 and "torch sees no CUDA device" in warnings[0]
