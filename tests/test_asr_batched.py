@@ -101,7 +101,7 @@ def test_auto_decoder_is_sequential_on_cpu(transcribers):
 
 @pytest.mark.slow
 def test_batched_path_hears_the_same_words_as_the_sequential_path(paired_reviews):
-    """WER against the truth, over every word of both parties of the labelled samples (~330 words:
+    """WER against the truth, over every word of both parties of the labelled samples (312 words:
     one word is 0.003; one party alone is too few words to resolve 0.01)."""
     pairs = [(truth, r, role) for truth, r in paired_reviews for role in ("agent", "customer")]
     refs = [normalise_text(" ".join(t["text"] for t in truth["turns"] if t["speaker"] == role))
