@@ -647,6 +647,10 @@ class _Run:
                              on_started=self._started)
         if req.engine == "ray":
             return run_ray(tasks, self.cfg, opts, req.address)
+        if req.engine == "shared":  # cross-call batching on one model (batch_shared.py)
+            from .batch_shared import run_shared
+
+            return run_shared(tasks, self.cfg, opts)
         return run_local(tasks, self.cfg, replace(opts, workers=local_workers(opts.workers, len(tasks))))
 
     def _started(self, workers: int, seconds: float) -> None:

@@ -59,7 +59,8 @@ def batch(
                                                show_default="json")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Model-holding workers.",
                                                    show_default="one per CPU core / fill the Ray cluster")] = None,
-    engine: Annotated[Optional[str], typer.Option(help="local (process pool) or ray (a Ray cluster).",
+    engine: Annotated[Optional[str], typer.Option(help="local (process pool), ray (a Ray cluster) or shared "
+                                                       "(one model, calls' speech batched together: a GPU).",
                                                   show_default="local")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or HOST:6379; none starts a "
                                                         "private local Ray instance.")] = None,
@@ -115,8 +116,9 @@ def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str 
         cfg = load_config(config, {"asr.model": model, "asr.device": device})
         formats = parse_formats(fmt) if fmt else list(cfg.batch.formats)
         engine = (engine or cfg.batch.engine).lower()
-        if engine not in ("local", "ray"):
-            raise ValueError(f"--engine must be local or ray, got '{engine}'")
+        if engine not in ("local", "ray", "shared"):
+            raise ValueError(f"--engine must be local or ray (or shared: one model, calls batched "
+                             f"together), got '{engine}'")
         if address and engine != "ray":
             raise ValueError("--address is for --engine ray")
         address = address or cfg.batch.address

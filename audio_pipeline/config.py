@@ -52,6 +52,8 @@ class AsrOptions:
     crosstalk_margin_db: float
     cpu_threads: int
     channel_workers: int
+    decoder: str = "auto"
+    batch_size: int = 16
 
 
 @dataclass(frozen=True, slots=True)

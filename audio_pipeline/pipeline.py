@@ -17,8 +17,9 @@ from . import audio as audio_mod
 from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
+from .device import load_transcriber, torch_device
 from .review import build_review
-from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
+from .transcribe import (Transcriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances, unheard_acknowledgements)
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
@@ -71,7 +72,7 @@ class Reviewer:
         """`lazy`: load Whisper on the first recording, not now (a run over transcripts never needs it)."""
         self.cfg = cfg
         self._device = device
-        self._transcriber = transcriber if transcriber or lazy else WhisperTranscriber(cfg.asr, device=device)
+        self._transcriber = transcriber if transcriber or lazy else load_transcriber(cfg.asr, device=device)
         self._diarizer = None
         self._language = None
 
@@ -79,7 +80,7 @@ class Reviewer:
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = WhisperTranscriber(self.cfg.asr, device=self._device)
+            self._transcriber = load_transcriber(self.cfg.asr, device=self._device)
         return self._transcriber
 
     @property
@@ -90,7 +91,7 @@ class Reviewer:
         if self._diarizer is None:
             from .diarize import Diarizer
 
-            self._diarizer = Diarizer(self.cfg.diarization, device=self.device)
+            self._diarizer = Diarizer(self.cfg.diarization, device=torch_device(self.device))
         return self._diarizer
 
     def language(self):
