@@ -1,9 +1,10 @@
 """Fit the phrasing head on the dev split of data/phrasing (`make train-phrasing`).
 
 For each speaker side and head: logistic regression (or a one-hidden-layer MLP, `--head mlp`)
-over `features.assemble` vectors; 5-fold cross-validation grouped by dialogue gives out-of-fold
-scores, on which each head's Platt calibration is fitted and each finding type's threshold is
-chosen (best F1). The final head is then fitted on all of dev. Writes the weights (npz), the
+over `features.assemble` vectors and n-gram TF-IDF; cross-validation that holds out one author's
+batch per fold gives out-of-fold scores — what the head does on phrasing by someone it has never
+read, which is how real calls come —, on which each head's Platt calibration is fitted and each
+finding type's threshold is chosen (best F1). The final head is then fitted on all of dev. Writes the weights (npz), the
 model card with the cross-validated figures, and prints the thresholds for configs/default.yaml.
 The test split is never read here."""
 from __future__ import annotations
@@ -41,7 +42,7 @@ DECIDING = {"agent": ("empathy", "dismissive", "sympathy"), "customer": ("distre
 class Matrix:
     x: object                # (n, d) array, or a sparse matrix with the n-gram block appended
     y: np.ndarray            # (n, heads) 0/1
-    groups: np.ndarray       # dialogue id per row (folds never split a dialogue)
+    groups: np.ndarray       # batch per row: each fold holds one author's batch out
     variants: np.ndarray
 
 
@@ -111,7 +112,7 @@ def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], s
         texts = [ex.text for ex in rows]
         x = hstack([csr_matrix(x), *(v.transform(texts) for v in ngrams)]).tocsr()
     y = np.array([targets(speaker, ex.labels) for ex in rows], dtype=np.int8)
-    return Matrix(x, y, np.array([ex.dialogue for ex in rows]), np.array([ex.variant for ex in rows]))
+    return Matrix(x, y, np.array([ex.batch for ex in rows]), np.array([ex.variant for ex in rows]))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, kind: str, c: float):
@@ -142,7 +143,8 @@ def out_of_fold(m: Matrix, kind: str, c: float) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     oof = np.zeros(m.y.shape, dtype=np.float64)
-    for train, held in GroupKFold(n_splits=FOLDS).split(m.x, m.y, m.groups):
+    folds = min(FOLDS, len(set(m.groups)))
+    for train, held in GroupKFold(n_splits=folds).split(m.x, m.y, m.groups):
         est = _fit(m.x[train], m.y[train], kind, c)
         oof[held] = _scores(_layers(est, kind), m.x[held])
     return oof
@@ -217,7 +219,7 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
              "customer lines of English customer-service calls; not a judgement of a person on its own",
              "- limits: written dialogues plus tiny.en transcriptions of TTS renderings; real calls carry "
              "accents, overlaps and ASR errors the corpus only approximates", "",
-             "## Cross-validated on dev (5 folds grouped by dialogue; thresholds from configs/default.yaml)", ""]
+             "## Cross-validated on dev (each fold holds out one author's batch; thresholds as chosen on these out-of-fold figures)", ""]
     for speaker, rep in meta["cv"].items():
         lines += [f"### {speaker} ({rep['rows']} turns)", "", "| head | variant | support | P | R | F1 |",
                   "|---|---|---|---|---|---|"]
