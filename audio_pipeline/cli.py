@@ -11,7 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from .failures import report
+from .outputs import check_output_dir, output_stems
 
 app = typer.Typer(
     name="audio-pipeline",
@@ -23,13 +27,18 @@ out = Console()
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # libraries' warnings (pyannote, torch) are for developers: shown under --verbose only
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -101,32 +110,39 @@ def review(
         missing = [c for c in calls if not c.exists()]
         if len(calls) == 1 and missing:
             raise AudioError(f"{missing[0]}: no such file")
+        check_output_dir(output_dir)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    reviewer = _load_reviewer(cfg, errors)
-    failed = 0
+    reviewer = _load_reviewer(cfg, errors, verbose)
+    stems = output_stems(calls)
+    bad_input = failed = 0
     for path in calls:
         try:
             started = time.perf_counter()
             with err.status(f"{path.name}: starting", spinner="dots") as status:
                 result = reviewer.review(path, channels=cmap, force_mono=mono, agent_speaker=agent_speaker,
                                          progress=lambda stage, p=path: status.update(f"{p.name}: {stage}…"))
-            written = write_outputs(result, output_dir, formats)
+            written = write_outputs(result, output_dir, formats, stem=stems[path](result))
             elapsed = time.perf_counter() - started
         except errors as exc:
+            bad_input += 1
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one line per failed call, the others go on
             failed += 1
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(f'{path}: {report(exc, str(path), verbose)}')}",
+                      highlight=False, soft_wrap=True)
             continue
         if not quiet:
             out.print(summary_table(result))
             speed = result.audio.duration / elapsed if elapsed > 0 else 0
             out.print(f"  wrote {', '.join(str(p) for p in written)}  ({elapsed:.1f} s, {speed:.0f}× real time)\n",
                       highlight=False)
-    if failed:
-        raise typer.Exit(2)
+    if failed or bad_input:
+        raise typer.Exit(1 if failed else 2)
 
 
-def _load_reviewer(cfg, errors):
+def _load_reviewer(cfg, errors, verbose: bool = False):
     from .pipeline import Reviewer
 
     try:
@@ -134,6 +150,10 @@ def _load_reviewer(cfg, errors):
             return Reviewer(cfg, device=cfg.asr.device)
     except errors as exc:
         raise fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. --device cuda without a usable GPU
+        if cfg.asr.device.startswith("cuda"):
+            raise fail(f"--device {cfg.asr.device}: the model cannot run there ({report(exc, 'load', verbose)})") from None
+        raise fail(f"cannot load Whisper {cfg.asr.model}: {report(exc, 'load', verbose)}", 1) from None
 
 
 def _register_extensions() -> None:
@@ -149,7 +169,13 @@ _register_extensions()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the terminal
+        verbose = any(a in ("-v", "--verbose") for a in sys.argv[1:])
+        err.print(f"[bold red]error:[/] {escape(report(exc, ' '.join(sys.argv[1:2]), verbose))}",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

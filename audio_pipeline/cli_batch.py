@@ -92,6 +92,10 @@ def batch(
         raise _fail(str(exc)) from None
     except BatchAbort as exc:
         raise _fail(str(exc), 1) from None
+    except Exception as exc:  # noqa: BLE001 - a locked database, a full disk: one line, exit 1
+        from .failures import report
+
+        raise _fail(report(exc, "batch", verbose), 1) from None
     _print_summary(out, summary)
     raise typer.Exit(summary.exit_code)
 
@@ -120,6 +124,10 @@ def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str 
         if address and engine != "ray":
             raise ValueError("--address is for --engine ray")
         address = address or cfg.batch.address
+        if out_dir is not None:
+            from .outputs import check_output_dir
+
+            check_output_dir(out_dir, "--out")
         if engine == "local" or not address:
             find_whisper(cfg.asr.model)  # fail before starting workers, not once per worker
         else:
