@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -300,6 +301,12 @@ def review_file(reviewer: ReviewerLike, task: Task) -> Outcome:
         return Outcome(task, None, f"{task.path}: {type(exc).__name__}: {_one_line(exc)}", "internal",
                        time.perf_counter() - started)
     return Outcome(task, review, seconds=time.perf_counter() - started)
+
+
+def _one_line_os(exc: BaseException) -> str:
+    from .failures import one_line
+
+    return one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -593,7 +600,9 @@ def run_batch(request: BatchRequest, cfg: Config, reporter: Reporter | None = No
     reporter = reporter or NullReporter()
     factory = factory or default_reviewer  # looked up per call: tests swap in a fake
     calls = discover(request.source, cfg.batch.extensions)
-    model, fp = cfg.asr.model, cfg.fingerprint()
+    from .fingerprint import review_fingerprint
+
+    model, fp = cfg.asr.model, review_fingerprint(cfg)
     with Store(request.db) as store:
         run = _Run(store, request, cfg, model, fp, {str(c.path): c for c in calls}, reporter)
         return run.execute(factory)
@@ -660,11 +669,20 @@ class _Run:
         from .export import review_to_dict, write_outputs
 
         review, call = outcome.review, self.calls.get(outcome.task.path) or CallInput(Path(outcome.task.path))
-        if self.request.out_dir is not None:  # files first: the store row is what marks the call done
-            write_outputs(review, self.request.out_dir, self.request.formats, stem=output_stem(call, review.audio.sha256))
-        stat = _stat_or_none(call.path)
-        inserted = self.store.save_review(review_to_dict(review), model=self.model, config_fp=self.fp,
-                                          run_id=self.run_id, meta=call.meta, stat=stat)
+        try:
+            if self.request.out_dir is not None:  # files first: the store row is what marks the call done
+                write_outputs(review, self.request.out_dir, self.request.formats,
+                              stem=output_stem(call, review.audio.sha256))
+            stat = _stat_or_none(call.path)
+            inserted = self.store.save_review(review_to_dict(review), model=self.model, config_fp=self.fp,
+                                              run_id=self.run_id, meta=call.meta, stat=stat)
+        except (OSError, sqlite3.Error) as exc:  # a full disk or a locked store fails this call, not the run
+            from .failures import record_traceback
+
+            record_traceback(exc, outcome.task.path)
+            self._record_failure(replace(outcome, review=None, kind="internal",
+                                         error=f"{outcome.task.path}: cannot save the review: {_one_line_os(exc)}"))
+            return
         self.reviewed += inserted
         self.duplicates += not inserted
         self.flagged += bool(inserted and review.flagged)
