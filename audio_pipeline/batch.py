@@ -619,6 +619,9 @@ class _Run:
         self.audio_seconds = self.startup_seconds = 0.0
         self.failed: list[Failure] = []
         self.workers = 1
+        from .privacy.apply import Protector
+
+        self.protector = Protector(cfg)  # privacy.redact: masked in the driver, before files and store
 
     def execute(self, factory: ReviewerFactory) -> BatchSummary:
         started = time.perf_counter()
@@ -670,9 +673,10 @@ class _Run:
 
         review, call = outcome.review, self.calls.get(outcome.task.path) or CallInput(Path(outcome.task.path))
         try:
+            stem = output_stem(call, review.audio.sha256)
+            review, _ = self.protector.apply(review, self.request.out_dir, stem)
             if self.request.out_dir is not None:  # files first: the store row is what marks the call done
-                write_outputs(review, self.request.out_dir, self.request.formats,
-                              stem=output_stem(call, review.audio.sha256))
+                write_outputs(review, self.request.out_dir, self.request.formats, stem=stem)
             stat = _stat_or_none(call.path)
             inserted = self.store.save_review(review_to_dict(review), model=self.model, config_fp=self.fp,
                                               run_id=self.run_id, meta=call.meta, stat=stat)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .failures import report
+from .failures import is_user_error, report
 from .outputs import check_output_dir, output_stems
 
 app = typer.Typer(
@@ -92,6 +92,10 @@ def review(
     mono: Annotated[bool, typer.Option("--mono", help="Diarize even a stereo file (one mix in both channels).")] = False,
     agent_speaker: Annotated[Optional[str], typer.Option(help="Mono: the diarized label that is the agent.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML overriding configs/default.yaml.")] = None,
+    redact: Annotated[bool, typer.Option("--redact", help="Mask personal data (cards, phones, names, addresses, "
+                                                         "…) before anything is written.")] = False,
+    redact_audio: Annotated[bool, typer.Option("--redact-audio", help="Also write <name>.redacted.wav with the "
+                                                                     "masked words silenced (implies --redact).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary tables.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")] = False,
 ) -> None:
@@ -106,7 +110,9 @@ def review(
     try:
         formats = parse_formats(fmt)
         cmap = ChannelMap.parse(channels) if channels else None
-        cfg = load_config(config, {"asr.model": model, "asr.device": device, "asr.compute_type": compute_type})
+        cfg = load_config(config, {"asr.model": model, "asr.device": device, "asr.compute_type": compute_type,
+                                   "privacy.redact": True if redact or redact_audio else None,
+                                   "privacy.redact_audio": True if redact_audio else None})
         missing = [c for c in calls if not c.exists()]
         if len(calls) == 1 and missing:
             raise AudioError(f"{missing[0]}: no such file")
@@ -114,6 +120,7 @@ def review(
     except ValueError as exc:
         raise fail(str(exc)) from None
     reviewer = _load_reviewer(cfg, errors, verbose)
+    protector = _load_protector(cfg, verbose)
     stems = output_stems(calls)
     bad_input = failed = 0
     for path in calls:
@@ -122,7 +129,9 @@ def review(
             with err.status(f"{path.name}: starting", spinner="dots") as status:
                 result = reviewer.review(path, channels=cmap, force_mono=mono, agent_speaker=agent_speaker,
                                          progress=lambda stage, p=path: status.update(f"{p.name}: {stage}…"))
-            written = write_outputs(result, output_dir, formats, stem=stems[path](result))
+            stem = stems[path](result)
+            result, extra = protector.apply(result, output_dir, stem)  # masked before anything is written
+            written = write_outputs(result, output_dir, formats, stem=stem) + extra
             elapsed = time.perf_counter() - started
         except errors as exc:
             bad_input += 1
@@ -154,6 +163,16 @@ def _load_reviewer(cfg, errors, verbose: bool = False):
         if cfg.asr.device.startswith("cuda"):
             raise fail(f"--device {cfg.asr.device}: the model cannot run there ({report(exc, 'load', verbose)})") from None
         raise fail(f"cannot load Whisper {cfg.asr.model}: {report(exc, 'load', verbose)}", 1) from None
+
+
+def _load_protector(cfg, verbose: bool = False):
+    from .privacy.apply import Protector
+
+    try:
+        with err.status("loading the PII recognizers", spinner="dots"):
+            return Protector(cfg)
+    except Exception as exc:  # noqa: BLE001 - redaction asked for and unavailable: nothing may be written
+        raise fail(f"--redact: {report(exc, 'privacy', verbose)}", 2 if is_user_error(exc) else 1) from None
 
 
 def _register_extensions() -> None:

@@ -44,6 +44,9 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from .models import ModelNotFound
 
     types: list[type[BaseException]] = [AudioError, ConfigError, ModelNotFound]
+    from .privacy.engine import PiiUnavailable
+
+    types.append(PiiUnavailable)
     try:
         from .diarize import DiarizationUnavailable
 
