@@ -67,6 +67,19 @@ def score(rows: list[dict], engine: PiiEngine) -> tuple[dict, float]:
     return table, seconds
 
 
+def show_errors(rows: list[dict], engine: PiiEngine) -> None:
+    for row in rows:
+        pred = [(LABEL.get(s.entity, s.entity), s.start, s.end) for s in engine.spans(row["text"])]
+        gold = gold_spans(row)
+        text = row["text"]
+        for kind, a, b in gold:
+            if not any(k == kind and s < b and a < e for k, s, e in pred):
+                print(f"MISS {kind:13} {text[a:b]!r:45} | {text}")
+        for kind, a, b in pred:
+            if not any(k == kind and s < b and a < e for k, s, e in gold):
+                print(f"FA   {kind:13} {text[a:b]!r:45} | {text}")
+
+
 def fmt(x: float | None) -> str:
     return "  —  " if x is None else f"{x:.3f}"
 
@@ -93,8 +106,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", default=str(ROOT / "data" / "privacy" / "pii.jsonl"))
     ap.add_argument("--no-cost", action="store_true")
+    ap.add_argument("--split", choices=("all", "dev", "test"), default="all",
+                    help="dev = the first 200 rows (read to improve the rules after the first run), test = the rest")
+    ap.add_argument("--errors", action="store_true", help="print the misses and false alarms (dev split only)")
     args = ap.parse_args()
     rows = [json.loads(line) for line in Path(args.data).read_text().splitlines() if line.strip()]
+    if args.split != "all":
+        rows = rows[:200] if args.split == "dev" else rows[200:]
     started = time.perf_counter()
     presidio = PresidioAnalyzer()
     load_s = time.perf_counter() - started
@@ -107,6 +125,8 @@ def main() -> None:
         for kind, m in table.items():
             print(f"{kind:14} {m['n']:4d} {fmt(m['recall']):>7} {fmt(m['masked']):>7} {fmt(m['precision']):>9} "
                   f"{m['predicted']:9d}")
+    if args.errors and args.split == "dev":
+        show_errors(rows, PiiEngine(presidio))
     if not args.no_cost:
         cost(PiiEngine(presidio))
 

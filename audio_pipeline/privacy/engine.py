@@ -100,6 +100,14 @@ _COMMON = {"hi", "hello", "thanks", "thank", "okay", "ok", "yeah", "sure", "righ
 
 
 def merge(spans: Sequence[Span]) -> list[Span]:
+    """Overlapping spans of one type become one; different types may overlap (mask() unites them)."""
+    out: list[Span] = []
+    for entity in sorted({s.entity for s in spans}):
+        out += _union([s for s in spans if s.entity == entity])
+    return sorted(out, key=lambda s: (s.start, s.end))
+
+
+def _union(spans: Sequence[Span]) -> list[Span]:
     """Overlapping spans become one (the union), typed by the most confident (then longest) of them."""
     out: list[tuple[int, int, list[Span]]] = []
     for s in sorted(spans, key=lambda s: (s.start, -s.end)):
@@ -142,7 +150,7 @@ def load_engine(use_presidio: bool = True, score_min: float = 0.5) -> PiiEngine:
 
 def mask(text: str, spans: Sequence[Span]) -> str:
     out, pos = [], 0
-    for s in sorted(spans, key=lambda s: s.start):
+    for s in _union(spans):
         out += [text[pos:s.start], f"[{s.entity}]"]
         pos = s.end
     return "".join(out) + text[pos:]

@@ -27,16 +27,21 @@ class Span:
 
 
 # context words before a number (lower case, searched in the few tokens before it)
+NOT_PII = "NOT_PII"
 CONTEXT: tuple[tuple[str, re.Pattern], ...] = (
+    # a reference the company gave out (order, ticket, claim …) identifies a case, not a person
+    (NOT_PII, re.compile(r"\b(order|ticket|case|claim|invoice|tracking|booking|confirmation|complaint|reference|"
+                         r"ref|job|incident|parcel|consignment)\b")),
     (CVV, re.compile(r"\b(cvv|cvc|cv2|csc|security (code|number|digits)|three digits|last three|back of the card|"
-                     r"card verification)\b")),
-    (EXPIRY, re.compile(r"\b(expir\w*|expiry|valid (until|till|thru|through|to)|exp date|end date)\b")),
+                     r"card verification|on the back|the code|code's|code is)\b")),
+    (EXPIRY, re.compile(r"\b(expir\w*|expiry|valid (until|till|thru|through|to)|exp date|end date|runs out|"
+                        r"run out|good (until|till|thru|through))\b")),
     (SORT_CODE, re.compile(r"\b(sort ?code|routing( number)?|aba|bsb)\b")),
     (NATIONAL_ID, re.compile(r"\b(social security|ssn|social|national insurance|ni number|insurance number|"
                              r"passport|driver'?s licen[cs]e|licen[cs]e number|national id|tax id|tin|sin)\b")),
     (CARD, re.compile(r"\b(card|visa|master ?card|amex|american express|debit|credit|long number|pan)\b")),
-    (ACCOUNT, re.compile(r"\b(account|acct|iban|bank|membership|member|policy|customer (number|id|reference)|"
-                         r"reference|ref|roll number)\b")),
+    (ACCOUNT, re.compile(r"\b(account|acct|iban|bank|membership|member|policy|customer (number|id)|"
+                         r"roll number)\b")),
     (PHONE, re.compile(r"\b(phone|mobile|cell|landline|telephone|number to (call|reach)|call (you|me) (back )?on|"
                        r"reach (you|me)( on| at)?|contact number|extension|ext|whatsapp|text me|ring me)\b")),
     (POSTCODE, re.compile(r"\b(post ?code|zip( code)?|postal code)\b")),
@@ -45,7 +50,7 @@ CONTEXT: tuple[tuple[str, re.Pattern], ...] = (
 MONTHS = ("january february march april may june july august september october november december "
           "jan feb mar apr jun jul aug sep sept oct nov dec").split()
 _DATE_WORDS = set(MONTHS) | set(ORDINALS) | set(UNITS) | set(TEENS) | set(TENS) | {
-    "of", "the", "hundred", "thousand", "st", "nd", "rd", "th", "/", "-", ".", ",", "and"} - {"o", "oh"}
+    "of", "the", "hundred", "thousand", "st", "nd", "rd", "th", "/", "-", ".", ",", "and"}
 
 
 def _context(toks: list[Token], first: int, reach: int = 9) -> str:
@@ -59,7 +64,11 @@ def _kind_for_run(run: DigitRun, toks: list[Token], text: str) -> str | None:
     # the cue word nearest the number decides ("security code 123 and it expires 0427")
     cues = sorted(((max(m.end() for m in pattern.finditer(before)), entity, pattern) for entity, pattern in CONTEXT
                    if pattern.search(before)), key=lambda c: -c[0])
+    if n == 4 and _is_mmyy(d) and re.search(r"\b(ends|end|runs out|expir\w*|valid)$", near):
+        return EXPIRY  # "and it ends oh five twenty seven"
     for _, entity, pattern in cues:
+        if entity == NOT_PII:
+            return None
         if entity == CVV and n in (3, 4) and pattern.search(near + " " + before[-40:]):
             return CVV
         if entity == EXPIRY and 3 <= n <= 6:
@@ -96,10 +105,16 @@ def _kind_for_run(run: DigitRun, toks: list[Token], text: str) -> str | None:
     return None
 
 
-def number_spans(text: str, toks: list[Token] | None = None) -> list[Span]:
+def _is_mmyy(d: str) -> bool:
+    return len(d) == 4 and 1 <= int(d[:2]) <= 12
+
+
+def number_spans(text: str, toks: list[Token] | None = None, taken: list[Span] = ()) -> list[Span]:
     toks = toks if toks is not None else tokens(text)
     out = []
     for run in digit_runs(toks):
+        if any(t.start <= run.start and run.end <= t.end for t in taken):
+            continue  # the year of a date is not a phone number
         kind = _kind_for_run(run, toks, text)
         if kind is not None and kind != DOB:
             out.append(Span(kind, run.start, run.end, 0.9))
@@ -127,15 +142,48 @@ def _date_after(toks: list[Token], first: int, limit: int = 9) -> tuple[int, int
 
 
 DATE_CONTEXT = ((DOB, re.compile(r"^(born|birth|dob|birthday|d\.?o\.?b\.?)$")),
-                (EXPIRY, re.compile(r"^(expires?|expiry|expiration|expiring|expired|valid|exp)$")))
+                (EXPIRY, re.compile(r"^(expires?|expiry|expiration|expiring|expired|valid|exp|out)$")))
+
+
+def _full_dates(toks: list[Token]) -> list[tuple[int, int, str]]:
+    """Day + month name + year read out ("third of march nineteen sixty nine", "may 28th 1959"):
+    (first token, last token, the year's digits)."""
+    out = []
+    for i, tok in enumerate(toks):
+        if tok.low not in MONTHS or tok.low == "may" and not (i + 1 < len(toks) and _numeric(toks[i + 1])) \
+                and not (i > 0 and _numeric(toks[i - 1])):
+            continue
+        a = i
+        while a > 0 and (_numeric(toks[a - 1]) or toks[a - 1].low in ("of", "the")) and i - a < 4:
+            a -= 1
+        while a < i and toks[a].low in ("of", "the"):
+            a += 1
+        b = i
+        while b + 1 < len(toks) and (_numeric(toks[b + 1]) or toks[b + 1].low in (",", "of")) and b - i < 6:
+            b += 1
+        while b > i and toks[b].low in (",", "of"):
+            b -= 1
+        runs = digit_runs(toks[i + 1:b + 1])
+        year = runs[-1].digits if runs else ""
+        if (a < i or len(runs) > 1 or len(year) > 4) and b > i:
+            out.append((a, b, year[-4:] if len(year) >= 4 else year))
+    return out
+
+
+def _numeric(tok: Token) -> bool:
+    return tok.text.isdigit() or tok.low in UNITS or tok.low in TEENS or tok.low in TENS or tok.low in ORDINALS \
+        or re.fullmatch(r"\d{1,2}(st|nd|rd|th)", tok.low) is not None or tok.low in ("hundred", "thousand")
 
 
 def date_spans(text: str, toks: list[Token] | None = None) -> list[Span]:
     toks = toks if toks is not None else tokens(text)
     out = []
+    for a, b, year in _full_dates(toks):
+        if len(year) == 4 and 1900 <= int(year) <= 2015:  # a whole date in the past century: a birth date
+            out.append(Span(DOB, toks[a].start, toks[b].end, 0.8))
     for i, tok in enumerate(toks):
         for entity, pattern in DATE_CONTEXT:
-            if pattern.match(tok.low):
+            if pattern.match(tok.low) and (tok.low != "out" or i > 0 and toks[i - 1].low in ("runs", "run", "ran")):
                 found = _date_after(toks, i + 1)
                 if found:
                     out.append(Span(entity, toks[found[0]].start, toks[found[1]].end, 0.9))
@@ -165,10 +213,40 @@ UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b", re.IGNORE
 _LETTER_OR_DIGIT = re.compile(r"^([a-z]|\d+|[a-z]{1,2}\d[a-z\d]?|\d[a-z]{2})$")
 
 
+_SPOKEN_POSTCODE = re.compile(r"^[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}$")
+_SPOKEN_NINO = re.compile(r"^[a-z]{2}\d{6}[a-d]$")
+
+
+def _spoken_postcodes(toks: list[Token]) -> list[Span]:
+    """'s w one a one a a', 'c h two one h b': letters and digits read one by one in a postcode's shape."""
+    out, i = [], 0
+    while i < len(toks):
+        found = None
+        for j in range(min(len(toks), i + 12), i + 3, -1):
+            if not all(t.low.isalnum() and (len(t.low) <= 3 or t.low in UNITS or t.text.isdigit()) for t in toks[i:j]):
+                continue
+            chars = "".join(str(UNITS[t.low]) if t.low in UNITS and t.low != "o" else t.low for t in toks[i:j])
+            if not any(len(t.low) == 1 and t.low.isalpha() for t in toks[i:j]):
+                continue
+            if _SPOKEN_POSTCODE.match(chars):
+                found = (j, POSTCODE)
+            elif _SPOKEN_NINO.match(chars):
+                found = (j, NATIONAL_ID)
+            if found:
+                break
+        if found:
+            out.append(Span(found[1], toks[i].start, toks[found[0] - 1].end, 0.85))
+            i = found[0]
+        else:
+            i += 1
+    return out
+
+
 def postcode_spans(text: str, toks: list[Token] | None = None) -> list[Span]:
     toks = toks if toks is not None else tokens(text)
     out = [Span(POSTCODE, m.start(), m.end(), 0.85) for m in UK_POSTCODE.finditer(text)
            if any(c.isdigit() for c in m.group(1)) and not m.group().isdigit()]
+    out += _spoken_postcodes(toks)
     ctx = re.compile(r"^(postcode|zip|postal)$")
     for i, tok in enumerate(toks):
         if not ctx.match(tok.low):
@@ -208,8 +286,10 @@ INTRO = re.compile(rf"\b(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|[Ii]
 SPELLED = re.compile(r"\b(?:[A-Za-z][ .-]){2,}[A-Za-z]\b")
 
 
-def name_spans(text: str) -> list[Span]:
-    out = []
+def name_spans(text: str, toks: list[Token] | None = None) -> list[Span]:
+    from .names import lower_case_names
+
+    out = lower_case_names(toks if toks is not None else tokens(text))
     for m in INTRO.finditer(text):
         words = m.group(1).split()
         while words and words[0].strip("'’") in _NOT_NAMES:
@@ -225,9 +305,6 @@ def name_spans(text: str) -> list[Span]:
         start = m.start(1) + m.group(1).find(kept[0])
         end = start + len(" ".join(kept))
         out.append(Span(PERSON, start, end, 0.8))
-    for m in SPELLED.finditer(text):  # a name (or a code) spelled letter by letter
-        if len(re.findall(r"[A-Za-z]", m.group())) >= 3:
-            out.append(Span(PERSON, m.start(), m.end(), 0.6))
     return out
 
 
@@ -256,7 +333,7 @@ def address_spans(text: str) -> list[Span]:
         out.append(Span(ADDRESS, m.start(), end, 0.85))
     for m in ADDRESS_CONTEXT.finditer(text):
         rest = text[m.end():]
-        stop = re.search(r"[.?!;]|\b(and|but|so|because|is that|please|thank)\b", rest)
+        stop = re.search(r"[.?!;]|\b(and|but|so|because|is that|please|thank|post ?code|zip|that's|which|not)\b", rest)
         length = stop.start() if stop else min(len(rest), 60)
         if 3 <= length <= 80:
             out.append(Span(ADDRESS, m.end(), m.end() + length, 0.75))
@@ -266,5 +343,30 @@ def address_spans(text: str) -> list[Span]:
 def rule_spans(text: str) -> list[Span]:
     """Every rule's spans over `text` (overlaps are resolved by the caller)."""
     toks = tokens(text)
-    return (number_spans(text, toks) + date_spans(text, toks) + email_spans(text) + postcode_spans(text, toks)
-            + id_spans(text) + name_spans(text) + address_spans(text))
+    dates = date_spans(text, toks)
+    emails = email_spans(text)
+    rest = (number_spans(text, toks, dates) + dates + postcode_spans(text, toks) + id_spans(text)
+            + spelled_id_spans(toks) + name_spans(text, toks) + address_spans(text))
+    # an e-mail address is one entity: the name or number inside it is not another
+    return emails + [s for s in rest if not any(e.start < s.end and s.start < e.end for e in emails)]
+
+
+ID_CUE = re.compile(r"^(insurance|ni|nino|passport|licence|license|ssn|social)$")
+
+
+def spelled_id_spans(toks: list[Token]) -> list[Span]:
+    """An ID read out in letters and digits after its cue ("national insurance … j g oh three …")."""
+    out = []
+    for i, tok in enumerate(toks):
+        if not ID_CUE.match(tok.low):
+            continue
+        k = i + 1
+        while k < len(toks) and k - i < 6 and not (len(toks[k].low) == 1 or toks[k].text.isdigit()):
+            k += 1
+        j = k
+        while j < len(toks) and (len(toks[j].low) == 1 and toks[j].low.isalpha() or toks[j].text.isdigit()
+                                 or toks[j].low in UNITS or toks[j].low in ("double", "triple")):
+            j += 1
+        if j - k >= 5:
+            out.append(Span(NATIONAL_ID, toks[k].start, toks[j - 1].end, 0.85))
+    return out
