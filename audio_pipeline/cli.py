@@ -182,6 +182,9 @@ def _register_extensions() -> None:
         from .cli_batch import register
 
         register(app)
+    from .cli_retention import register as register_retention
+
+    register_retention(app)
 
 
 _register_extensions()
