@@ -371,9 +371,31 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def local_workers(requested: int, n_tasks: int) -> int:
-    """0 = one per core; never more workers than files (each one loads the models)."""
-    return max(1, min(requested or cpu_cores(), n_tasks or 1))
+def available_memory_gb() -> float | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 ** 2
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def local_workers(requested: int, n_tasks: int, worker_memory_gb: float = 0.0,
+                  available_gb: float | None = None) -> int:
+    """0 = one per core; never more workers than files (each one loads the models), nor more than
+    the available memory holds at `worker_memory_gb` each (0 = no memory cap)."""
+    workers = max(1, min(requested or cpu_cores(), n_tasks or 1))
+    available_gb = available_memory_gb() if available_gb is None and worker_memory_gb > 0 else available_gb
+    if worker_memory_gb > 0 and available_gb is not None:
+        fits = max(1, int(available_gb // worker_memory_gb))
+        if fits < workers:
+            log.warning("%d workers wanted, memory for %d (%.1f GB available, %.1f GB each)", workers, fits,
+                        available_gb, worker_memory_gb)
+            workers = fits
+    return workers
 
 
 def run_local(tasks: Sequence[Task], cfg: Config, opts: EngineOptions) -> Iterator[Outcome]:
@@ -659,7 +681,8 @@ class _Run:
                              on_started=self._started)
         if req.engine == "ray":
             return run_ray(tasks, self.cfg, opts, req.address)
-        return run_local(tasks, self.cfg, replace(opts, workers=local_workers(opts.workers, len(tasks))))
+        workers = local_workers(opts.workers, len(tasks), self.cfg.batch.worker_memory_gb)
+        return run_local(tasks, self.cfg, replace(opts, workers=workers))
 
     def _started(self, workers: int, seconds: float) -> None:
         self.workers, self.startup_seconds = workers, seconds

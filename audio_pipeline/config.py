@@ -163,6 +163,7 @@ class BatchOptions:
     ray_num_cpus: float
     ray_num_gpus: float
     retry_failed: bool
+    worker_memory_gb: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,3 +182,12 @@ def test_wheel_ships_the_configs(tmp_path):
     wheel = next(tmp_path.glob("audio_pipeline-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"audio_pipeline/configs/default.yaml", "audio_pipeline/configs/empathy.yaml"} <= names
+
+
+def test_workers_capped_by_memory():
+    from audio_pipeline.batch import local_workers
+
+    assert local_workers(8, 100, worker_memory_gb=1.5, available_gb=4.0) == 2
+    assert local_workers(8, 100, worker_memory_gb=1.5, available_gb=0.5) == 1
+    assert local_workers(2, 100, worker_memory_gb=1.5, available_gb=64.0) == 2
+    assert local_workers(8, 3, worker_memory_gb=0.0, available_gb=1.0) == 3
