@@ -55,6 +55,8 @@ class AsrOptions:
     crosstalk_margin_db: float
     cpu_threads: int
     channel_workers: int
+    invented_gap: float = 10.0            # hold_guard.py: no speech this long either side …
+    invented_probability_max: float = 0.5  # … and a lone word this unsure (or a looping phrase): dropped
 
 
 @dataclass(frozen=True, slots=True)
