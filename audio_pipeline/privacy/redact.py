@@ -85,10 +85,13 @@ def redact_review(review: Review, engine: PiiEngine) -> Redacted:
         timed += found
         previous.append(u.text)
     secrets.sort(key=lambda s: -len(s[0]))  # longest first: a card number before its last four digits
-    findings = tuple(_redact_finding(f, secrets, engine) for f in review.findings)
+    # evidence quotes the transcript (its secrets are known now) and messages are templates: the
+    # rules suffice there, the NLP model would only cost time
+    quotes = PiiEngine(None, tuple(engine.entities))
+    findings = tuple(_redact_finding(f, secrets, quotes) for f in review.findings)
     roles = review.roles
     if roles is not None and roles.evidence:
-        roles = replace(roles, evidence=_mask_known(roles.evidence, secrets, engine))
+        roles = replace(roles, evidence=_mask_known(roles.evidence, secrets, quotes))
     out = replace(review, utterances=tuple(utterances), findings=findings, roles=roles)
     return Redacted(out, tuple(timed), len(secrets))
 
