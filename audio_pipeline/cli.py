@@ -27,8 +27,6 @@ out = Console()
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
-    from rich.markup import escape
-
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -43,18 +41,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'fix your input', reported as one line with exit code 2."""
-    from .audio import AudioError
-    from .config import ConfigError
-    from .models import ModelNotFound
+    from .failures import user_error_types
 
-    errors: list[type[BaseException]] = [AudioError, ConfigError, ModelNotFound]
-    try:
-        from .diarize import DiarizationUnavailable
-
-        errors.append(DiarizationUnavailable)
-    except Exception:  # the diarization module itself may be what is broken
-        pass
-    return tuple(errors)
+    return user_error_types()
 
 
 def summary_table(review) -> Table:
