@@ -88,6 +88,8 @@ def test_cli_redact_json_md_and_audio(tmp_path):
     assert "Joe" not in json.dumps(review) + md  # "… my name is Joe, how can I help"
     masked = [w for u in review["utterances"] for w in u["words"] if w["text"] == "[PERSON]"]
     assert masked
+    # logs never hold transcript text (without --verbose)
+    assert not [u["text"] for u in review["utterances"] if len(u["text"]) > 15 and u["text"] in r.stderr]
     audio, rate = sf.read(out / "demo_call.redacted.wav", always_2d=True)
     original, _ = sf.read(ROOT / "samples" / "demo_call.wav", always_2d=True)
     assert audio.shape == original.shape
