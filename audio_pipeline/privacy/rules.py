@@ -283,7 +283,6 @@ _NOT_NAMES = {"Sorry", "Calling", "Here", "Just", "Not", "Afraid", "Glad", "Happ
 INTRO = re.compile(rf"\b(?:[Mm]y name is|[Mm]y name's|[Nn]ame is|[Tt]his is|[Ii]t's|[Ii] am|[Ii]'m|[Ss]peaking with|"
                    rf"[Ss]peaking to|[Tt]alking to|[Cc]alled|[Nn]amed|under the name|in the name of|"
                    rf"[Mm]r\.?|[Mm]rs\.?|[Mm]s\.?|[Mm]iss|[Dd]r\.?|[Ss]ir)\s+({_NAME})")
-SPELLED = re.compile(r"\b(?:[A-Za-z][ .-]){2,}[A-Za-z]\b")
 
 
 def name_spans(text: str, toks: list[Token] | None = None) -> list[Span]:
