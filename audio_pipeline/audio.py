@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,18 +62,47 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise AudioError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied (the file is not readable)")
+
+
+@contextmanager
+def _c_stderr_to_log() -> Iterator[None]:
+    """libmpg123 prints its warnings straight to file descriptor 2, which would break the CLI's
+    one-line errors: catch them and log them instead."""
+    import tempfile
+
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            noise = sink.read().decode("utf-8", "replace").strip()
+            if noise:
+                log.debug("decoder said: %s", noise)
 
 
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with _c_stderr_to_log():
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         raise _Undecodable(str(exc)) from None
-    except RuntimeError as exc:  # older soundfile raises RuntimeError
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:  # older soundfile: RuntimeError
         raise _Undecodable(str(exc)) from None
     return data.T, int(rate)
 
@@ -93,7 +125,7 @@ def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
                 if arr.ndim == 1 or frame.format.is_packed:
                     arr = arr.reshape(-1, frame.layout.nb_channels).T
                 chunks.append(_to_float(arr))
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise _Undecodable(str(exc)) from None
     if not chunks:
         raise _Undecodable("no audio frames")
@@ -122,6 +154,8 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
         except _Undecodable as exc:
             errors.append(str(exc))
     log.debug("decoders failed for %s: %s", path, errors)
+    if not path.exists():
+        raise AudioError(f"{path}: the file disappeared while it was being read")
     raise AudioError(f"{path}: not a readable audio file (unknown format, or the file is truncated/corrupt)")
 
 
@@ -140,7 +174,15 @@ def load(path: str | Path, sample_rate: int = 16000, min_duration: float = 0.1,
     """Decode `path`, validate it, resample to `sample_rate`."""
     p = Path(path)
     _check_path(p)
-    samples, rate = decode(p)
+    try:
+        streamed = _stream_long(p, sample_rate, max_channels)
+        if streamed is not None:
+            return Audio(path=str(p), samples=streamed[0], sample_rate=sample_rate, source_rate=streamed[1],
+                         sha256=sha256_of(p))
+        samples, rate = decode(p)
+        digest = sha256_of(p)
+    except OSError as exc:  # the file vanished or became unreadable while we read it
+        raise AudioError(f"{p}: could not be read to the end ({exc.strerror or exc})") from None
     if samples.size == 0 or samples.shape[1] / rate < min_duration:
         raise AudioError(f"{p}: audio is empty or shorter than {min_duration:g} s")
     if not np.isfinite(samples).all():
@@ -149,4 +191,48 @@ def load(path: str | Path, sample_rate: int = 16000, min_duration: float = 0.1,
         raise AudioError(f"{p}: {samples.shape[0]} channels; only mono or stereo calls are supported "
                          f"(map the agent/customer channels with --channels)")
     return Audio(path=str(p), samples=resample(samples, rate, sample_rate), sample_rate=sample_rate,
-                 source_rate=rate, sha256=sha256_of(p))
+                 source_rate=rate, sha256=digest)
+
+
+STREAM_ABOVE = 20 * 60  # seconds: longer files are decoded and resampled a minute at a time
+
+
+def _stream_long(path: Path, target_rate: int, max_channels: int) -> tuple[np.ndarray, int] | None:
+    """A long file soundfile can read: decode and resample block by block into one float32 buffer at
+    the target rate, never holding the whole file at its own rate too (a 2-hour stereo call: 0.9 GB
+    instead of 2.3 GB at the peak). None for short files and for what soundfile cannot read."""
+    import soundfile as sf
+
+    try:
+        with _c_stderr_to_log():
+            info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - not for soundfile: the ordinary path decides what it is
+        return None
+    if info.frames <= 0 or info.samplerate <= 0 or info.frames / info.samplerate <= STREAM_ABOVE:
+        return None
+    channels, rate = info.channels, int(info.samplerate)
+    if channels > max_channels:
+        raise AudioError(f"{path}: {channels} channels; only mono or stereo calls are supported "
+                         f"(map the agent/customer channels with --channels)")
+    import soxr
+
+    out = np.empty((channels, int(info.frames * target_rate / rate) + target_rate), dtype=np.float32)
+    stream = soxr.ResampleStream(rate, target_rate, channels, dtype="float32", quality="HQ") \
+        if rate != target_rate else None
+    pos = 0
+    try:
+        for block in sf.blocks(str(path), blocksize=rate * 60, dtype="float32", always_2d=True):
+            if not np.isfinite(block).all():
+                raise AudioError(f"{path}: audio holds NaN or infinite samples (corrupt float data)")
+            pos = _put(out, pos, stream.resample_chunk(block) if stream is not None else block)
+        if stream is not None:
+            pos = _put(out, pos, stream.resample_chunk(np.zeros((0, channels), np.float32), last=True))
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{path}: not a readable audio file ({exc})") from None
+    return out[:, :pos], rate
+
+
+def _put(out: np.ndarray, pos: int, block: np.ndarray) -> int:
+    n = min(len(block), out.shape[1] - pos)
+    out[:, pos:pos + n] = block[:n].T
+    return pos + n

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -302,6 +303,12 @@ def review_file(reviewer: ReviewerLike, task: Task) -> Outcome:
     return Outcome(task, review, seconds=time.perf_counter() - started)
 
 
+def _one_line_os(exc: BaseException) -> str:
+    from .failures import one_line
+
+    return one_line(exc)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -364,9 +371,31 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def local_workers(requested: int, n_tasks: int) -> int:
-    """0 = one per core; never more workers than files (each one loads the models)."""
-    return max(1, min(requested or cpu_cores(), n_tasks or 1))
+def available_memory_gb() -> float | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 ** 2
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def local_workers(requested: int, n_tasks: int, worker_memory_gb: float = 0.0,
+                  available_gb: float | None = None) -> int:
+    """0 = one per core; never more workers than files (each one loads the models), nor more than
+    the available memory holds at `worker_memory_gb` each (0 = no memory cap)."""
+    workers = max(1, min(requested or cpu_cores(), n_tasks or 1))
+    available_gb = available_memory_gb() if available_gb is None and worker_memory_gb > 0 else available_gb
+    if worker_memory_gb > 0 and available_gb is not None:
+        fits = max(1, int(available_gb // worker_memory_gb))
+        if fits < workers:
+            log.warning("%d workers wanted, memory for %d (%.1f GB available, %.1f GB each)", workers, fits,
+                        available_gb, worker_memory_gb)
+            workers = fits
+    return workers
 
 
 def run_local(tasks: Sequence[Task], cfg: Config, opts: EngineOptions) -> Iterator[Outcome]:
@@ -593,7 +622,9 @@ def run_batch(request: BatchRequest, cfg: Config, reporter: Reporter | None = No
     reporter = reporter or NullReporter()
     factory = factory or default_reviewer  # looked up per call: tests swap in a fake
     calls = discover(request.source, cfg.batch.extensions)
-    model, fp = cfg.asr.model, cfg.fingerprint()
+    from .fingerprint import review_fingerprint
+
+    model, fp = cfg.asr.model, review_fingerprint(cfg)
     with Store(request.db) as store:
         run = _Run(store, request, cfg, model, fp, {str(c.path): c for c in calls}, reporter)
         return run.execute(factory)
@@ -610,6 +641,9 @@ class _Run:
         self.audio_seconds = self.startup_seconds = 0.0
         self.failed: list[Failure] = []
         self.workers = 1
+        from .privacy.apply import Protector
+
+        self.protector = Protector(cfg)  # privacy.redact: masked in the driver, before files and store
 
     def execute(self, factory: ReviewerFactory) -> BatchSummary:
         started = time.perf_counter()
@@ -651,7 +685,8 @@ class _Run:
             from .batch_shared import run_shared
 
             return run_shared(tasks, self.cfg, opts)
-        return run_local(tasks, self.cfg, replace(opts, workers=local_workers(opts.workers, len(tasks))))
+        workers = local_workers(opts.workers, len(tasks), self.cfg.batch.worker_memory_gb)
+        return run_local(tasks, self.cfg, replace(opts, workers=workers))
 
     def _started(self, workers: int, seconds: float) -> None:
         self.workers, self.startup_seconds = workers, seconds
@@ -664,11 +699,21 @@ class _Run:
         from .export import review_to_dict, write_outputs
 
         review, call = outcome.review, self.calls.get(outcome.task.path) or CallInput(Path(outcome.task.path))
-        if self.request.out_dir is not None:  # files first: the store row is what marks the call done
-            write_outputs(review, self.request.out_dir, self.request.formats, stem=output_stem(call, review.audio.sha256))
-        stat = _stat_or_none(call.path)
-        inserted = self.store.save_review(review_to_dict(review), model=self.model, config_fp=self.fp,
-                                          run_id=self.run_id, meta=call.meta, stat=stat)
+        try:
+            stem = output_stem(call, review.audio.sha256)
+            review, _ = self.protector.apply(review, self.request.out_dir, stem)
+            if self.request.out_dir is not None:  # files first: the store row is what marks the call done
+                write_outputs(review, self.request.out_dir, self.request.formats, stem=stem)
+            stat = _stat_or_none(call.path)
+            inserted = self.store.save_review(review_to_dict(review), model=self.model, config_fp=self.fp,
+                                              run_id=self.run_id, meta=call.meta, stat=stat)
+        except (OSError, sqlite3.Error) as exc:  # a full disk or a locked store fails this call, not the run
+            from .failures import record_traceback
+
+            record_traceback(exc, outcome.task.path)
+            self._record_failure(replace(outcome, review=None, kind="internal",
+                                         error=f"{outcome.task.path}: cannot save the review: {_one_line_os(exc)}"))
+            return
         self.reviewed += inserted
         self.duplicates += not inserted
         self.flagged += bool(inserted and review.flagged)

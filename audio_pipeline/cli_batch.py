@@ -69,6 +69,8 @@ def batch(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.", show_default="auto")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again files that already failed "
                                                                       "with the same bytes and settings.")] = False,
+    redact: Annotated[bool, typer.Option("--redact", help="Mask personal data in the store and the files "
+                                                         "(privacy.redact).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what each stage does.")] = False,
 ) -> None:
     """Review every call under DIR (or matching GLOB, or listed in a manifest) into a SQLite store.
@@ -81,7 +83,7 @@ def batch(
 
     _setup_logging(verbose)
     request, cfg = _batch_request(source, db, out_dir, fmt, workers, engine, address, config, model, device,
-                                  retry_failed)
+                                  retry_failed, redact)
     from .batch import BatchAbort, BatchInputError, run_batch
     from .store import StoreError
 
@@ -93,13 +95,17 @@ def batch(
         raise _fail(str(exc)) from None
     except BatchAbort as exc:
         raise _fail(str(exc), 1) from None
+    except Exception as exc:  # noqa: BLE001 - a locked database, a full disk: one line, exit 1
+        from .failures import report
+
+        raise _fail(report(exc, "batch", verbose), 1) from None
     _print_summary(out, summary)
     raise typer.Exit(summary.exit_code)
 
 
 def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str | None, workers: int | None,
                    engine: str | None, address: str | None, config: Path | None, model: str | None,
-                   device: str | None, retry_failed: bool):
+                   device: str | None, retry_failed: bool, redact: bool = False):
     """Validate the options (exit 2 with one line on a bad one) → (BatchRequest, Config)."""
     from .batch import BatchInputError, BatchRequest, check_ray_address
     from .config import ConfigError, load_config
@@ -113,7 +119,8 @@ def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str 
     if workers is not None and workers < 1:
         raise _fail("--workers must be 1 or more")
     try:
-        cfg = load_config(config, {"asr.model": model, "asr.device": device})
+        cfg = load_config(config, {"asr.model": model, "asr.device": device,
+                                   "privacy.redact": True if redact else None})
         formats = parse_formats(fmt) if fmt else list(cfg.batch.formats)
         engine = (engine or cfg.batch.engine).lower()
         if engine not in ("local", "ray", "shared"):
@@ -122,6 +129,10 @@ def _batch_request(source: str, db: Path | None, out_dir: Path | None, fmt: str 
         if address and engine != "ray":
             raise ValueError("--address is for --engine ray")
         address = address or cfg.batch.address
+        if out_dir is not None:
+            from .outputs import check_output_dir
+
+            check_output_dir(out_dir, "--out")
         if engine == "local" or not address:
             find_whisper(cfg.asr.model)  # fail before starting workers, not once per worker
         else:

