@@ -33,7 +33,8 @@ def review_fingerprint(cfg: Config) -> str:
     parts = {
         "settings": cfg.fingerprint(),
         "lexicon": lexicon_sha256(cfg) if cfg.empathy.enabled else "off",
-        "weights": weights_fingerprint(cfg.asr.model, cfg.empathy.semantic_model if cfg.empathy.semantic else None),
+        "weights": weights_fingerprint(cfg.asr.model, cfg.empathy.semantic_model if cfg.empathy.semantic else None,
+                                       phrasing_model=cfg.empathy.model if cfg.empathy.semantic else None),
         "package": package_version(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -168,14 +168,8 @@ def tree_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
-def phrasing_model_dir() -> Path | None:
-    """The trained phrasing model's folder (models/phrasing/), when one is there."""
-    folder = PROJECT_MODELS / "phrasing"
-    return folder if folder.is_dir() and any(folder.iterdir()) else None
-
-
 def weights_fingerprint(asr_model: str, semantic_model: str | None = "auto",
-                        diarization: bool = True) -> dict[str, str]:
+                        diarization: bool = True, phrasing_model: str | None = "auto") -> dict[str, str]:
     """{model: sha256 of its files} for every model whose weights can change a review; a model that
     is not installed counts as 'absent'. THE place to add a model (batch idempotency keys on it)."""
     def digest(find) -> str:
@@ -185,8 +179,9 @@ def weights_fingerprint(asr_model: str, semantic_model: str | None = "auto",
             return "absent"
         return "absent" if found is None else tree_sha256(Path(found))
 
-    parts = {"whisper": digest(lambda: find_whisper(asr_model)),
-             "phrasing": digest(phrasing_model_dir)}
+    parts = {"whisper": digest(lambda: find_whisper(asr_model))}
+    if phrasing_model not in (None, "none", "off"):
+        parts["phrasing"] = digest(lambda: find_phrasing_model(phrasing_model))
     if semantic_model is not None:
         parts["sentence"] = digest(find_sentence_model if semantic_model in ("", "auto")
                                    else lambda: Path(semantic_model).expanduser())
