@@ -143,6 +143,9 @@ def _register_extensions() -> None:
         from .cli_batch import register
 
         register(app)
+    from .cli_stream import register as register_stream
+
+    register_stream(app)
 
 
 _register_extensions()
