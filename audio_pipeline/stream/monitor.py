@@ -422,8 +422,9 @@ class CallMonitor:
         out: list[list[AsrSegment]] = [[] for _ in snaps]
         for seg in segments:
             for i, (lo, hi) in enumerate(offsets):
-                words = tuple(Word(w.start - lo, w.end - lo, w.text, w.probability) for w in seg.words
-                              if lo <= (w.start + w.end) / 2 < hi)
+                # the VAD's padding may reach into the joining silence: clamp to the track's audio
+                words = tuple(Word(min(w.start, hi) - lo, min(w.end, hi) - lo, w.text, w.probability)
+                              for w in seg.words if lo <= (w.start + w.end) / 2 < hi)
                 if words:
                     out[i].append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
                                              words, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
