@@ -192,3 +192,17 @@ def test_disconnect_mid_call_saves_partial_review(server):
     with sqlite3.connect(server.out / "reviews.sqlite") as db:
         meta = db.execute("SELECT metadata FROM calls WHERE call_id='hangup-1'").fetchone()
     assert json.loads(meta[0])["complete"] == "false"
+
+
+def test_hold_silence_and_noise_give_no_words(server):
+    """A call that is all line noise and a tone-free hold: nothing decoded, nothing invented."""
+    from audio_pipeline.stream.client import CallAudio
+
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 0.003, (8000 * 30, 2))  # ≈ −50 dBFS line noise on both channels
+    audio = CallAudio(np.round(noise * 32767).astype(np.int16), 8000)
+    result = asyncio.run(send_call(audio, f"ws://{server.base}/v1/calls", "hold-1", speed=8.0))
+    assert result["type"] == "review" and result["complete"] is True
+    data = json.loads((server.out / "reviews" / "hold-1.review.json").read_text())
+    assert data["utterances"] == []
+    assert [f["type"] for f in data["findings"]] == ["no_speech"]
