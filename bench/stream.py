@@ -75,7 +75,9 @@ def triggers(truth: dict, cfg) -> list[tuple[str, str | None, float, float, floa
     return out
 
 
-def match_latency(trig, alerts: list[dict], t0: float, speed: float) -> float | None:
+def match_latency(trig, alerts: list[dict], t0: float, speed: float) -> tuple[float, float] | None:
+    """(wall-clock latency, audio latency): when the alert arrived, and how much later in the call
+    than the decidable moment it was decided (the policy's own delay, without processing time)."""
     kind, speaker, start, end, moment = trig
     for a in sorted(alerts, key=lambda a: a["arrived"]):
         if a["kind"] != kind or (speaker and a.get("speaker") != speaker):
@@ -83,7 +85,7 @@ def match_latency(trig, alerts: list[dict], t0: float, speed: float) -> float | 
         if kind == "dead_air" and a["phase"] != "started":
             continue
         if min(a["end"], end) + 1.0 >= max(a["start"], start):
-            return a["arrived"] - (t0 + moment / speed)
+            return a["arrived"] - (t0 + moment / speed), a["time"] - moment
     return None
 
 
@@ -181,6 +183,7 @@ def main() -> None:
     streamed_reviews: dict[Path, dict] = {}
     for speed in (float(s) for s in args.speeds.split(",")):
         lat: dict[str, list[float]] = {}
+        audio_lat: dict[str, list[float]] = {}
         missed: dict[str, int] = {}
         for p, truth in truths.items():
             cid = f"{p.name.split('.')[0]}-x{speed:g}"
@@ -190,14 +193,17 @@ def main() -> None:
                 if latency is None:
                     missed[trig[0]] = missed.get(trig[0], 0) + 1
                 else:
-                    lat.setdefault(trig[0], []).append(latency)
+                    lat.setdefault(trig[0], []).append(latency[0])
+                    audio_lat.setdefault(trig[0], []).append(latency[1])
             if speed == 1.0:
                 streamed_reviews[p] = json.loads((out / "reviews" / f"{cid}.review.json").read_text())
             print(f"speed {speed:g} {p.name}: lag max {results[cid].get('lag_max')} s, "
                   f"alerts live {results[cid].get('live_alerts')} late {results[cid].get('late_alerts')}",
                   file=sys.stderr)
         report["latency"][f"x{speed:g}"] = {
-            k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "missed": missed.get(k, 0)}
+            k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2),
+                "audio_p50": round(pct(audio_lat[k], 50), 2), "audio_p95": round(pct(audio_lat[k], 95), 2),
+                "missed": missed.get(k, 0)}
             for k, v in sorted(lat.items())} | {k: {"n": 0, "missed": n} for k, n in missed.items() if k not in lat}
 
     # 2. capacity: N concurrent real-time calls of about --minutes each

@@ -138,3 +138,11 @@ def test_cli_send_errors(tmp_path):
         port = s.getsockname()[1]
     one_line(cli("send", stereo, "--url", f"ws://127.0.0.1:{port}/v1/calls"), 1, "cannot connect")
     one_line(cli("watch", "--url", f"ws://127.0.0.1:{port}/v1/events"), 1, "cannot connect")
+
+
+def test_stream_settings_are_checked_but_not_part_of_the_review_fingerprint(cfg):
+    from audio_pipeline.config import ConfigError, load_config
+
+    assert load_config(overrides={"stream.decode_interval": 2.0}).fingerprint() == cfg.fingerprint()
+    with pytest.raises(ConfigError):
+        load_config(overrides={"stream.decode_intervall": 2.0})

@@ -54,7 +54,7 @@ class Alert:
 
     kind: str
     phase: str
-    at: float                 # time in the call when it was decided
+    at: float                 # point of the call (audio seconds heard) when it was decided
     start: float
     end: float
     speaker: str | None = None
@@ -513,7 +513,7 @@ class CallMonitor:
             if f.type not in LIVE_TYPES or (window > 0 and f.start < window + 20.0):
                 continue
             if self._settle(f) <= self._frontier and not self._seen(f):
-                alert = Alert.of(f, self._frontier)
+                alert = Alert.of(f, self.stats.decoded)  # decided once this much of the call was heard
                 self._emitted.append(alert)
                 fresh.append(alert)
         return fresh

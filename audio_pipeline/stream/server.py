@@ -117,7 +117,8 @@ class StreamService:
                 if message["type"] == "websocket.disconnect":
                     break
                 if call.failure:
-                    raise ProtocolError(call.failure.split(":")[0], call.failure)
+                    code, _, why = call.failure.partition(": ")
+                    raise ProtocolError(code, why)
                 if message.get("bytes") is not None:
                     data = message["bytes"]
                     call.monitor.feed(data, decode_frame(data, call.start, self.opts.max_frame_bytes))
