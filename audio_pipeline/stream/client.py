@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -153,7 +152,3 @@ def format_event(msg: dict) -> str:
     if kind == "hello":
         return f"watching; {len(msg.get('calls', []))} call(s) in progress"
     return json.dumps(msg)
-
-
-def now() -> float:
-    return time.time()

@@ -19,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..analysis.empathy import Embedder, analyze_empathy, empathy_metrics
 from ..analysis.lexicon import Lexicon
-from ..analysis.turns import Turn, _announced, analyze_turns, build_turns
+from ..analysis.turns import _announced, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
 from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, _energy, _speech_threshold,
