@@ -181,6 +181,7 @@ class StreamOptions:
     max_frame_bytes: int
     start_timeout: float
     decode_workers: int
+    pass_seconds: float
     status_every: float
     subscriber_queue: int
     formats: tuple[str, ...]

@@ -222,6 +222,66 @@ def _own_speech(db: Mapping[str, np.ndarray], margin_db: float) -> dict[str, np.
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A channel's undecided audio and own-speech mask, to go into a Whisper pass."""
+
+    samples: np.ndarray
+    own: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One call's share of a Whisper pass: what `CallMonitor.complete` needs to commit its words."""
+
+    final: bool
+    now: float
+    first: float
+    energies: Mapping[str, ChannelEnergy]
+    masks: Mapping[str, np.ndarray]
+    snaps: Mapping[str, tuple[float, np.ndarray]]
+    plans: Mapping[str, tuple[float | None, float | None] | None]
+    due: tuple[str, ...]
+    parts: tuple[Part, ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(p.samples) for p in self.parts) / SR
+
+
+def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float) -> Part:
+    buf_start, buffer = snap
+    a = int(round((buf_start - first) / FRAME))
+    n = len(buffer) // HOP
+    m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
+    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))))
+
+
+def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
+    """Several channels' (of one call or of many) audio back to back, a second of silence between
+    them, in ONE pass of the offline transcriber (each pass costs a full 30 s encoder window
+    whatever its length, so short parts share one); its segments split back per part, in each
+    part's own time."""
+    gap = np.zeros(SR, dtype=np.float32)
+    audio, own, offsets, pos = [], [], [], 0
+    for part in parts:
+        audio += [part.samples, gap]
+        own += [part.own, np.zeros(len(gap) // HOP, dtype=bool)]
+        offsets.append((pos / SR, (pos + len(part.samples)) / SR))
+        pos += len(part.samples) + len(gap)
+    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own))
+    out: list[list[AsrSegment]] = [[] for _ in parts]
+    for seg in segments:
+        for i, (lo, hi) in enumerate(offsets):
+            # the VAD's padding may reach into the joining silence: clamp to the part's audio
+            words = tuple(Word(min(w.start, hi) - lo, min(w.end, hi) - lo, w.text, w.probability)
+                          for w in seg.words if lo <= (w.start + w.end) / 2 < hi)
+            if words:
+                out[i].append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
+                                         words, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
+    return out
+
+
 def _shift(segments: Sequence[AsrSegment], dt: float) -> list[AsrSegment]:
     return [AsrSegment(s.start + dt, s.end + dt, s.text,
                        tuple(Word(w.start + dt, w.end + dt, w.text, w.probability) for w in s.words),
@@ -298,11 +358,32 @@ class CallMonitor:
         return self.tracks["agent"].end - self._last_decode >= self.decode_interval
 
     def decode(self, final: bool = False) -> list[Alert]:
-        """Heavy: decode what is undecided, commit, run the rules; one at a time per call."""
-        now = self.tracks["agent"].end
-        self._decode_all(final)
-        self._last_decode = now
-        alerts = self._findings(final)
+        """Heavy: decode what is undecided, commit, run the rules; one at a time per call. (The
+        server shares Whisper passes between calls instead: `prepare`, `transcribe_parts`, `complete`.)"""
+        job = self.prepare(final)
+        return self.complete(job, transcribe_parts(self.transcriber, job.parts) if job.parts else [])
+
+    def prepare(self, final: bool = False) -> "Job":
+        """Snapshot what a pass needs: each channel's undecided audio, its plan, the energies."""
+        first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
+        snaps = {r: self.tracks[r].audio for r in ROLES}
+        plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
+        due = tuple(r for r in ROLES if plans[r] is not None)
+        parts = tuple(_part(snaps[r], masks[r], first) for r in due)
+        return Job(final, self.tracks["agent"].end, first, energies, masks, snaps, plans, due, parts)
+
+    def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
+        """Commit a pass's words (one segment list per part of the job), then run the rules."""
+        for r, segs in zip(job.due, segments):
+            self._commit(self.tracks[r], job.snaps[r], segs, job.plans[r], job.energies[r], job.masks[r],
+                         job.first, job.final)
+        if job.due:
+            self.stats.decodes += 1
+        self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
+        self.energy.forget_before(min(t.buf_start for t in self.tracks.values()))
+        self._frontier = min(t.settled for t in self.tracks.values())
+        self._last_decode = job.now
+        alerts = self._findings(job.final)
         self._adapt()
         return alerts
 
@@ -362,23 +443,6 @@ class CallMonitor:
             {"announced": phrase is not None})]
 
     # -- transcription --------------------------------------------------------------------
-    def _decode_all(self, final: bool) -> None:
-        """Both channels' undecided speech in ONE Whisper pass (each pass costs a full 30 s encoder
-        window whatever its length, so two channels share one), then commit per channel."""
-        first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
-        snaps = {r: self.tracks[r].audio for r in ROLES}
-        plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
-        due = [r for r in ROLES if plans[r] is not None]
-        if due:
-            segments = self._transcribe([snaps[r] for r in due], [masks[r] for r in due], first)
-            for r, segs in zip(due, segments):
-                self._commit(self.tracks[r], snaps[r], segs, plans[r], energies[r], masks[r], first, final)
-            self.stats.decodes += 1
-        self.stats.decoded = max(start + len(buf) / SR for start, buf in snaps.values())
-        oldest = min(t.buf_start for t in self.tracks.values())
-        self.energy.forget_before(oldest)
-        self._frontier = min(t.settled for t in self.tracks.values())
-
     def _plan(self, track: Track, snap: tuple[float, np.ndarray], final: bool
               ) -> tuple[float | None, float | None] | None:
         """(end of the last closed speech region, start of the open one) in call time, or None when
@@ -403,32 +467,6 @@ class CallMonitor:
             return None
         track.decoded_to = end
         return closed_end, open_start
-
-    def _transcribe(self, snaps: Sequence[tuple[float, np.ndarray]], masks: Sequence[np.ndarray], first: float
-                    ) -> list[list[AsrSegment]]:
-        """The tracks' buffers back to back (a second of silence between them), decoded with the
-        offline transcriber; its segments split back per track, in each track's buffer time."""
-        gap = np.zeros(SR, dtype=np.float32)
-        parts, own, offsets, pos = [], [], [], 0
-        for (buf_start, buffer), mask in zip(snaps, masks):
-            a = int(round((buf_start - first) / FRAME))
-            n = len(buffer) // HOP
-            m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
-            own += [np.pad(m, (0, n - len(m))), np.zeros(len(gap) // HOP, dtype=bool)]
-            parts += [buffer[: n * HOP], gap]
-            offsets.append((pos / SR, (pos + n * HOP) / SR))
-            pos += n * HOP + len(gap)
-        segments = self.transcriber.transcribe(np.concatenate(parts), SR, np.concatenate(own))
-        out: list[list[AsrSegment]] = [[] for _ in snaps]
-        for seg in segments:
-            for i, (lo, hi) in enumerate(offsets):
-                # the VAD's padding may reach into the joining silence: clamp to the track's audio
-                words = tuple(Word(min(w.start, hi) - lo, min(w.end, hi) - lo, w.text, w.probability)
-                              for w in seg.words if lo <= (w.start + w.end) / 2 < hi)
-                if words:
-                    out[i].append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
-                                             words, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
-        return out
 
     def _commit(self, track: Track, snap: tuple[float, np.ndarray], segments: list[AsrSegment],
                 plan: tuple[float | None, float | None], energy: ChannelEnergy, mask: np.ndarray, first: float,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from .monitor import Alert, CallMonitor
+from .monitor import Alert, CallMonitor, Job, transcribe_parts
 from .protocol import ProtocolError, StartMessage, decode_frame, parse_json, parse_start
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,13 @@ class StreamService:
         self.calls: dict[str, LiveCall] = {}
         self.subscribers: set[Subscriber] = set()
         workers = self.opts.decode_workers or _cores()
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stream")
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stream-whisper")
+        self.light = ThreadPoolExecutor(2, thread_name_prefix="stream-commit")  # VAD, commits, rules
         self._workers = workers
         self._loaded = False
+        self._jobs: list[tuple[Job, asyncio.Future]] = []
+        self._jobs_ready: asyncio.Event | None = None
+        self._pass_tasks: list[asyncio.Task] = []
 
     # -- models ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -81,7 +85,57 @@ class StreamService:
         self._loaded = True
 
     def close(self) -> None:
+        for task in self._pass_tasks:
+            task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.light.shutdown(wait=False, cancel_futures=True)
+
+    # -- shared Whisper passes ------------------------------------------------------------
+    async def _decode(self, call: LiveCall) -> list[Alert]:
+        """One decode of one call: its undecided audio rides in the next shared Whisper pass."""
+        loop = asyncio.get_running_loop()
+        job = await loop.run_in_executor(self.light, call.monitor.prepare)
+        segments: list = []
+        if job.parts:
+            self._start_passes()
+            future = loop.create_future()
+            self._jobs.append((job, future))
+            self._jobs_ready.set()
+            segments = await future
+        return await loop.run_in_executor(self.light, call.monitor.complete, job, segments)
+
+    def _start_passes(self) -> None:
+        if self._jobs_ready is None:
+            self._jobs_ready = asyncio.Event()
+            self._pass_tasks = [asyncio.create_task(self._passes()) for _ in range(self._workers)]
+
+    async def _passes(self) -> None:
+        """Takes the waiting jobs of every call, oldest first, up to `stream.pass_seconds` of audio,
+        into one pass: under load, calls share passes instead of queueing for one each."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._jobs_ready.wait()
+            if not self._jobs:
+                self._jobs_ready.clear()
+                continue
+            batch, seconds = [self._jobs.pop(0)], 0.0
+            seconds = batch[0][0].seconds
+            while self._jobs and seconds + self._jobs[0][0].seconds + len(batch) <= self.opts.pass_seconds:
+                seconds += self._jobs[0][0].seconds
+                batch.append(self._jobs.pop(0))
+            parts = [p for job, _ in batch for p in job.parts]
+            try:
+                result = await loop.run_in_executor(self.executor, transcribe_parts, self.transcriber, parts)
+            except Exception as exc:  # every call in the pass learns it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            i = 0
+            for job, future in batch:
+                if not future.done():
+                    future.set_result(result[i:i + len(job.parts)])
+                i += len(job.parts)
 
     # -- publishing -----------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:
@@ -177,7 +231,6 @@ class StreamService:
     async def _run(self, call: LiveCall) -> None:
         """Listens (energy, dead air) on the event loop at every tick of audio; decodes on the pool,
         one decode of this call at a time, so a slow decode never delays a dead-air alert."""
-        loop = asyncio.get_running_loop()
         decoding: asyncio.Future | None = None
         last_status = time.monotonic()
         try:
@@ -203,7 +256,7 @@ class StreamService:
                 if call.closing:
                     return
                 if decoding is None and call.monitor.decode_due():
-                    decoding = loop.run_in_executor(self.executor, call.monitor.decode)
+                    decoding = asyncio.ensure_future(self._decode(call))
                     decoding.add_done_callback(lambda _: call.wakeup.set())
         except Exception as exc:
             log.exception("call %s: processing failed", call.start.call_id)
