@@ -165,12 +165,13 @@ def test_live_alerts_carry_call_time_and_evidence(server, replayed):
             assert a["kind"] and a["message"]
         final = json.loads((server.out / "reviews" / f"{call_id}.review.json").read_text())
         # every finding of the final review that is an alert type was sent, live or at hang-up
-        sent = [(a["kind"], a["speaker"], a["start"]) for a in mine if a["phase"] == "final"]
+        sent = [a for a in mine if a["phase"] == "final"]
         for f in final["findings"]:
             if f["type"] in ("interruption", "dead_air", "slow_response", "empathy", "dismissive",
                              "missed_empathy", "customer_distress"):
-                assert any(k == f["type"] and s == f["speaker"] and abs(t - f["start"]) < 1.0 for k, s, t in sent), \
-                    (name, f, sent)
+                assert any(a["kind"] == f["type"] and a["speaker"] == f["speaker"]
+                           and (min(a["end"], f["end"]) - max(a["start"], f["start"]) > -0.5
+                                or abs(a["start"] - f["start"]) < 1.0) for a in sent), (name, f, sent)
         assert final["stream"]["live_alerts"] + final["stream"]["late_alerts"] == len(sent)
         started = [a for a in mine if a["kind"] == "dead_air" and a["phase"] == "started"]
         ended = [a for a in mine if a["kind"] == "dead_air" and a["phase"] == "ended"]
