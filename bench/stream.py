@@ -1,6 +1,12 @@
 """Live monitoring, measured: labelled calls replayed through a real server on 127.0.0.1.
 
     python bench/stream.py [DIR ...] [--speeds 1,4] [--concurrent 1,2,4] [--minutes 2] [--json OUT]
+    python bench/stream.py --policy [DIR ...]     # 0. only: the policy's own delay, CPU time excluded
+
+0. Policy latency (--policy): each call is fed to a CallMonitor in 0.25 s steps with no clock, every
+   step decoding when due; an alert's latency is the audio heard when it was decided minus the
+   moment below. This is the delay of the streaming policy itself (local agreement, settling) on a
+   machine fast enough to keep up; the wall-clock figures add queueing and decoding time.
 
 1. Latency: each labelled call (DIR holds NAME.wav/.flac + NAME.truth.json; default samples/) is
    replayed at each speed, one call at a time, with a subscriber on /v1/events. For every truth event
@@ -156,6 +162,40 @@ def findings_f1(streamed: dict, offline: dict) -> Tally:
     return tally
 
 
+def policy_latency(truths: dict, cfg) -> dict:
+    from audio_pipeline.stream.monitor import CallMonitor
+    from audio_pipeline.stream.protocol import StartMessage, decode_frame
+    from audio_pipeline.stream.server import StreamService
+    from audio_pipeline.stream.client import load_call
+
+    service = StreamService(cfg)
+    service.load()
+    lat: dict[str, list[float]] = {}
+    missed: dict[str, int] = {}
+    for p, truth in truths.items():
+        call = load_call(p.parent / truth["audio"])
+        start = StartMessage(p.stem, None, call.sample_rate, "pcm16", 2, ("agent", "customer"))
+        monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder)
+        alerts, step = [], int(call.sample_rate * 0.25)
+        for i in range(0, len(call.samples), step):
+            raw = call.samples[i:i + step].astype("<i2").tobytes()
+            monitor.feed(raw, decode_frame(raw, start, 1 << 20))
+            alerts += [a.to_json() for a in monitor.step()]
+        _, late, _ = monitor.finish(True)
+        alerts += [a.to_json() for a in late]
+        for a in alerts:
+            a["arrived"] = a["time"]
+        for trig in triggers(truth, cfg):
+            found = match_latency(trig, alerts, 0.0, 1.0)
+            if found is None:
+                missed[trig[0]] = missed.get(trig[0], 0) + 1
+            else:
+                lat.setdefault(trig[0], []).append(found[1])
+        print(f"policy {p.name}: {monitor.stats.decodes} passes for {monitor.stats.received:.0f} s", file=sys.stderr)
+    return {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
+                "missed": missed.get(k, 0)} for k, v in sorted(lat.items())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="*", type=Path, default=[ROOT / "samples"])
@@ -163,6 +203,7 @@ def main() -> None:
     ap.add_argument("--concurrent", default="1,2,4")
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--policy", action="store_true", help="only the policy latency (no server, no clock)")
     args = ap.parse_args()
 
     import tempfile
@@ -173,6 +214,13 @@ def main() -> None:
     from audio_pipeline.stream.client import CallAudio, load_call
 
     cfg = load_config()
+    if args.policy:
+        truths = {p: json.loads(p.read_text()) for d in args.dirs for p in sorted(d.glob("*.truth.json"))}
+        report = {"calls": [p.name for p in truths], "policy_latency": policy_latency(truths, cfg)}
+        print(json.dumps(report, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1))
+        return
     out = Path(tempfile.mkdtemp())
     service, srv, base = start_server(cfg, out)
     truths = {p: json.loads(p.read_text()) for d in args.dirs for p in sorted(d.glob("*.truth.json"))}
