@@ -103,12 +103,15 @@ async def replay(base: str, items: list[tuple[str, object]], speed: float, sampl
     alerts: dict[str, list] = {cid: [] for cid, _ in items}
     t0: dict[str, float] = {}
     lags: dict[str, list] = {cid: [] for cid, _ in items}
+    ended: set[str] = set()
 
     def on_event(msg: dict) -> None:
         now = time.monotonic()
         cid = msg.get("call_id")
         if msg["type"] == "call_started":
             t0[cid] = now
+        elif msg["type"] == "call_ended":
+            ended.add(cid)
         elif msg["type"] == "alert" and cid in alerts:
             alerts[cid].append({**msg, "arrived": now})
 
@@ -133,7 +136,9 @@ async def replay(base: str, items: list[tuple[str, object]], speed: float, sampl
     sampler = asyncio.create_task(sample_lag())
     results = await asyncio.gather(*(send_call(audio, f"ws://{base}/v1/calls", cid, speed=speed)
                                      for cid, audio in items))
-    await asyncio.sleep(1.0)
+    deadline = time.monotonic() + 60  # alerts sent at hang-up may still be on their way
+    while len(ended) < len(items) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     sampler.cancel()
     watcher.cancel()
     return dict(zip((c for c, _ in items), results)), alerts, t0, lags

@@ -454,6 +454,10 @@ class CallMonitor:
             return None
         regions = self.transcriber.speech_regions(buffer) if self.cfg.asr.vad_filter else [(0, len(buffer))]
         if not regions:
+            if track.hypothesis:  # words decoded while their region was open: keep them, never drop
+                track.commit([AsrSegment(track.hypothesis[0].start, track.hypothesis[-1].end,
+                                         " ".join(w.text for w in track.hypothesis), tuple(track.hypothesis))],
+                             track.hypothesis)
             track.hypothesis = []
             if not final:
                 track.trim(end - _KEEP_SILENCE)
@@ -480,8 +484,10 @@ class CallMonitor:
         segments = clean_segments(segments, asr, energy)
         segments = _shift(snap_to_energy(segments, mask), first)
         words = after([w for s in segments for w in s.words], track.committed_until - 0.01)
-        done = [w for w in words if final or (closed_end is not None and w.end <= closed_end + 0.05
-                                              and (open_start is None or w.start < open_start))]
+        # every word of a closed region is final, wherever snapping moved its edges: its audio is
+        # about to leave the buffer, so a word left behind here would be lost
+        done = [w for w in words if final or (closed_end is not None
+                                              and (open_start is None or (w.start + w.end) / 2 < open_start))]
         rest = [w for w in words if w not in done]
         agreed = agreed_prefix(track.hypothesis, rest)
         if not final and end - buf_start > self.opts.max_buffer:
