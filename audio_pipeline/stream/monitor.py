@@ -45,6 +45,7 @@ LIVE_TYPES = ("interruption", "dead_air", "slow_response", "long_monologue", "em
 PHRASING = ("empathy", "dismissive", "sympathy", "customer_distress", "missed_empathy")
 _CLOSED_MARGIN = 0.25     # a VAD region ending this far before the buffer end has been closed by silence
 _KEEP_SILENCE = 1.0       # seconds of a wordless buffer kept: speech may be starting in it
+_UNHEARD_ONSET = 0.4      # speech this fresh may not be a VAD region yet (Silero's minimum is 0.25 s)
 _SPEECH_RUN = 5           # frames (50 ms) of own speech that end a silence
 
 
@@ -461,7 +462,7 @@ class CallMonitor:
             track.hypothesis = []
             if not final:
                 track.trim(end - _KEEP_SILENCE)
-            track.settled = max(track.committed_until, end - _KEEP_SILENCE)
+            track.settled = max(track.committed_until, end - _UNHEARD_ONSET)
             track.decoded_to = end
             return None
         closed = [r for r in regions if final or r[1] <= len(buffer) - _CLOSED_MARGIN * SR]
