@@ -37,6 +37,7 @@ def serve(
         raise fail(f"--port must be 1-65535, got {port}")
     import uvicorn
 
+    from .stream.client import PING_TIMEOUT
     from .stream.server import StreamService, create_app
 
     service = StreamService(cfg, output_dir=output_dir, db=db)
@@ -49,7 +50,7 @@ def serve(
               f"calls: http://{host}:{port}/v1/calls", highlight=False)
     try:
         uvicorn.run(create_app(service), host=host, port=port, log_level="info" if verbose else "warning",
-                    ws_max_size=max(cfg.stream.max_frame_bytes * 4, 1 << 20))
+                    ws_max_size=max(cfg.stream.max_frame_bytes * 4, 1 << 20), ws_ping_timeout=PING_TIMEOUT)
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc}", 1) from None
 

@@ -52,7 +52,8 @@ def start_server(cfg, out: Path):
 
     service = StreamService(cfg, output_dir=out / "reviews", db=None)
     service.load()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning",
+                                          ws_ping_timeout=120.0))
     threading.Thread(target=srv.run, daemon=True).start()
     while not srv.started:
         time.sleep(0.05)

@@ -35,7 +35,8 @@ def server(cfg, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream")
     service = StreamService(cfg, output_dir=out / "reviews", db=out / "reviews.sqlite")
     service.load()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning",
+                                          ws_ping_timeout=120.0))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -13,6 +13,10 @@ import numpy as np
 from .protocol import SAMPLE_RATES, encode_mulaw
 
 
+# keepalive pings: a busy server (or client) may take a while to answer; a slow pong must not end a call
+PING_TIMEOUT = 120.0
+
+
 class ClientError(RuntimeError):
     """The server could not be reached or broke the protocol."""
 
@@ -65,7 +69,7 @@ async def send_call(call: CallAudio, url: str, call_id: str, *, agent_id: str | 
     start = {"type": "start", "call_id": call_id, "agent_id": agent_id, "sample_rate": call.sample_rate,
              "encoding": encoding, "channels": 2, "layout": ["agent", "customer"]}
     try:
-        ws = await connect(url, max_size=None, open_timeout=10)
+        ws = await connect(url, max_size=None, open_timeout=10, ping_timeout=PING_TIMEOUT)
     except Exception as exc:
         raise ClientError(f"cannot connect to {url}: {exc}") from None
     got: dict[str, dict] = {}
@@ -116,18 +120,23 @@ async def watch(url: str, on_message: Callable[[dict], None], *, call_id: str | 
     from websockets.asyncio.client import connect
 
     full = url + (("&" if "?" in url else "?") + f"call_id={call_id}" if call_id else "")
+    from websockets.exceptions import ConnectionClosedError
+
     try:
-        ws = await connect(full, max_size=None, open_timeout=10)
+        ws = await connect(full, max_size=None, open_timeout=10, ping_timeout=PING_TIMEOUT)
     except Exception as exc:
         raise ClientError(f"cannot connect to {url}: {exc}") from None
     async with ws:
-        async for raw in ws:
-            msg = json.loads(raw)
-            if msg.get("type") == "hello" and ready is not None:
-                ready.set()
-            on_message(msg)
-            if until_ended and msg.get("type") == "call_ended":
-                return
+        try:
+            async for raw in ws:
+                msg = json.loads(raw)
+                if msg.get("type") == "hello" and ready is not None:
+                    ready.set()
+                on_message(msg)
+                if until_ended and msg.get("type") == "call_ended":
+                    return
+        except ConnectionClosedError as exc:
+            raise ClientError(f"lost the connection to {url}: {exc}") from None
 
 
 def format_event(msg: dict) -> str:
