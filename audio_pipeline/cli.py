@@ -181,6 +181,9 @@ def _register_extensions() -> None:
     from .cli_retention import register as register_retention
 
     register_retention(app)
+    from .cli_stream import register as register_stream
+
+    register_stream(app)
 
 
 _register_extensions()

@@ -178,6 +178,31 @@ class BatchOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Live monitoring (audio_pipeline.stream): how a streamed call is decoded and when a live
+    finding is final. The review rules themselves are the turns/empathy sections."""
+
+    tick: float
+    decode_interval: float
+    decode_interval_max: float
+    lag_high: float
+    lag_low: float
+    lag_max: float
+    max_buffer: float
+    energy_history: float
+    analysis_window: float
+    settle_turns: float
+    settle_phrasing: float
+    max_frame_bytes: int
+    start_timeout: float
+    decode_workers: int
+    pass_seconds: float
+    status_every: float
+    subscriber_queue: int
+    formats: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     audio: AudioOptions
     channels: ChannelOptions
@@ -188,6 +213,7 @@ class Config:
     empathy: EmpathyOptions
     diarization: DiarizationOptions
     batch: BatchOptions
+    stream: StreamOptions
     raw: Mapping[str, Any]
 
     def fingerprint(self) -> str:
@@ -196,7 +222,7 @@ class Config:
         import hashlib
         import json
 
-        raw = {k: v for k, v in self.raw.items() if k != "batch"}
+        raw = {k: v for k, v in self.raw.items() if k not in ("batch", "stream")}
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]

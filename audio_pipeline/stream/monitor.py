@@ -1,0 +1,611 @@
+"""One live stereo call: audio in as it arrives, committed words and final live findings out, and at
+hang-up the same call-review/1 Review the offline path builds.
+
+Per channel (`Track`): a buffer of the audio not yet committed to words. Every `decode_interval`
+its speech (Silero VAD, cut to the party's own-speech energy as offline) is decoded again with the
+offline transcriber and guards (hallucination, echo, energy snapping). Words of speech regions
+the VAD has closed are committed; inside a region still open, words two successive decodes agree
+on are committed (local agreement, as whisper_streaming). Committed audio leaves the buffer, so a
+call holds at most `max_buffer` of undecided audio per channel plus `energy_history` of 10 ms
+frame energies, whatever its length.
+
+Findings: the OFFLINE rules (analysis.turns, analysis.empathy) run on the committed conversation of
+the last `analysis_window` seconds; a finding is reported once both channels are committed far
+enough past it that more words cannot change it (`settle_*`). Dead air in progress comes from the
+frame energies alone, so it is reported the moment the silence crosses the threshold.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..analysis.empathy import Embedder, analyze_empathy, empathy_metrics
+from ..analysis.lexicon import Lexicon
+from ..analysis.turns import _announced, analyze_turns, build_turns
+from ..config import Config
+from ..review import build_review
+from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, _energy, _speech_threshold,
+                          clean_segments, close_gaps, MASK_HOLE, snap_to_energy, to_utterances,
+                          unheard_acknowledgements)
+from ..types import AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
+from .agreement import after, agreed_prefix
+from .protocol import StartMessage
+
+log = logging.getLogger(__name__)
+SR = 16000
+HOP = int(SR * FRAME)
+ROLES = ("agent", "customer")
+LIVE_TYPES = ("interruption", "dead_air", "slow_response", "long_monologue", "empathy", "dismissive",
+              "sympathy", "customer_distress", "missed_empathy")
+PHRASING = ("empathy", "dismissive", "sympathy", "customer_distress", "missed_empathy")
+_CLOSED_MARGIN = 0.25     # a VAD region ending this far before the buffer end has been closed by silence
+_KEEP_SILENCE = 1.0       # seconds of a wordless buffer kept: speech may be starting in it
+_UNHEARD_ONSET = 0.4      # speech this fresh may not be a VAD region yet (Silero's minimum is 0.25 s)
+_SPEECH_RUN = 5           # frames (50 ms) of own speech that end a silence
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A live event: a final finding (`phase` "final"), or dead air "started"/"ended"."""
+
+    kind: str
+    phase: str
+    at: float                 # point of the call (audio seconds heard) when it was decided
+    start: float
+    end: float
+    speaker: str | None = None
+    severity: str = "info"
+    message: str = ""
+    evidence: str = ""
+    category: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def of(cls, f: Finding, at: float, **extra: object) -> "Alert":
+        return cls(f.type, "final", at, f.start, f.end, f.speaker, f.severity, f.message, f.evidence,
+                   f.category, {**{k: v for k, v in f.extra.items()}, **extra})
+
+    def to_json(self) -> dict:
+        d = {"kind": self.kind, "phase": self.phase, "time": round(self.at, 2), "start": round(self.start, 2),
+             "end": round(self.end, 2), "speaker": self.speaker, "severity": self.severity,
+             "message": self.message, "evidence": self.evidence, "category": self.category}
+        d.update({k: (round(v, 2) if isinstance(v, float) else v) for k, v in self.extra.items()})
+        return d
+
+
+@dataclass
+class StreamStats:
+    received: float = 0.0            # audio seconds received
+    decoded: float = 0.0             # audio seconds covered by the last decode of every channel
+    lag_max: float = 0.0
+    decodes: int = 0
+    forced_commits: int = 0          # words committed because the buffer was full, not by agreement
+    undecodable_seconds: float = 0.0 # VAD speech that gave no words before the buffer limit
+    coarse_steps: int = 0
+
+    @property
+    def lag(self) -> float:
+        return max(0.0, self.received - self.decoded)
+
+
+class Track:
+    """One party's channel: undecided audio, committed words, the local-agreement hypothesis.
+
+    `audio` is the (call time of its first sample, samples) pair, replaced as a whole, so the
+    decoding thread reads a consistent snapshot while the receiving thread appends."""
+
+    def __init__(self, role: str, lock: threading.Lock):
+        self.role = role
+        self.audio: tuple[float, np.ndarray] = (0.0, np.zeros(0, dtype=np.float32))
+        self._lock = lock
+        self.pieces: list[AsrSegment] = []          # committed words, by Whisper segment, in time order
+        self.hypothesis: list[Word] = []            # the last decode's uncommitted words
+        self.committed_until = 0.0
+        self.settled = 0.0                          # no word before this can still be committed
+        self.decoded_to = 0.0                       # buffer end at this channel's last decode
+
+    @property
+    def buf_start(self) -> float:
+        return self.audio[0]
+
+    @property
+    def end(self) -> float:
+        start, buf = self.audio
+        return start + len(buf) / SR
+
+    def append(self, samples: np.ndarray) -> None:
+        with self._lock:
+            start, buf = self.audio
+            self.audio = (start, np.concatenate([buf, samples.astype(np.float32)]))
+
+    def trim(self, t: float) -> None:
+        """Drop buffered audio before call time `t`."""
+        with self._lock:
+            start, buf = self.audio
+            cut = int(round((min(t, start + len(buf) / SR) - start) * SR))
+            if cut > 0:
+                self.audio = (start + cut / SR, buf[cut:].copy())
+
+    def commit(self, segments: Sequence[AsrSegment], words: Sequence[Word]) -> None:
+        chosen = set(id(w) for w in words)
+        for seg in segments:
+            kept = [w for w in seg.words if id(w) in chosen]
+            if kept:
+                self.pieces.append(AsrSegment(kept[0].start, kept[-1].end, " ".join(w.text for w in kept),
+                                              tuple(kept), seg.no_speech_prob, seg.avg_logprob,
+                                              seg.compression_ratio))
+                self.committed_until = max(self.committed_until, kept[-1].end)
+
+    def recent_pieces(self, since: float) -> list[AsrSegment]:
+        i = len(self.pieces)
+        while i > 0 and self.pieces[i - 1].end >= since:
+            i -= 1
+        return self.pieces[i:]
+
+
+class Energy:
+    """10 ms frame energies of both channels over the last `history` seconds, and the full-call
+    own-speech mask (one byte per 10 ms per channel) the final review's wordless backchannels need."""
+
+    def __init__(self, history: float, lock: threading.Lock):
+        self._lock = lock
+        self.history_frames = int(history / FRAME)
+        self.first = 0                                          # call frame index of db[...][0]
+        self.db = {r: np.zeros(0, dtype=np.float32) for r in ROLES}
+        self.mask = {r: bytearray() for r in ROLES}
+        self.pending = {r: np.zeros(0, dtype=np.float32) for r in ROLES}
+
+    @property
+    def frames(self) -> int:
+        return self.first + len(self.db[ROLES[0]])
+
+    def add(self, chunks: Mapping[str, np.ndarray], margin_db: float) -> tuple[int, int]:
+        """Frame the new samples; returns the call frames [a, b) they completed."""
+        with self._lock:
+            a = self.frames
+            for r in ROLES:
+                x = np.concatenate([self.pending[r], chunks[r]])
+                n = len(x) // HOP
+                frames = x[: n * HOP].reshape(n, HOP).astype(np.float64)
+                db = (10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)).astype(np.float32)
+                self.db[r] = np.concatenate([self.db[r], db])
+                self.pending[r] = x[n * HOP:]
+            b = self.frames
+            if b == a:
+                return a, b
+            own = _own_speech(self.db, margin_db)
+            for r in ROLES:
+                # the newest frames' decision, with thresholds from the whole window
+                self.mask[r].extend(own[r][a - self.first:b - self.first].astype(np.uint8).tobytes())
+        return a, b
+
+    def snapshot(self, margin_db: float) -> tuple[float, dict[str, ChannelEnergy], dict[str, np.ndarray]]:
+        """(call time of the first frame, energies, own-speech masks) of the window, consistently."""
+        with self._lock:
+            first, db = self.first, dict(self.db)
+        return first * FRAME, _energies(db), _own_speech(db, margin_db)
+
+    def forget_before(self, t: float) -> None:
+        with self._lock:
+            keep_from = min(int(t / FRAME), self.frames - self.history_frames)
+            drop = keep_from - self.first
+            if drop > 0:
+                for r in ROLES:
+                    self.db[r] = self.db[r][drop:].copy()
+                self.first += drop
+
+    def full_mask(self, role: str) -> np.ndarray:
+        return np.frombuffer(bytes(self.mask[role]), dtype=np.uint8).astype(bool)
+
+
+def _energies(db: Mapping[str, np.ndarray]) -> dict[str, ChannelEnergy]:
+    agent, customer = db["agent"], db["customer"]
+    if len(agent) == 0:
+        return {r: ChannelEnergy(agent, customer, -60.0) for r in ROLES}
+    return {"agent": _energy(agent, customer), "customer": _energy(customer, agent)}
+
+
+def _own_speech(db: Mapping[str, np.ndarray], margin_db: float) -> dict[str, np.ndarray]:
+    """speech_mask of transcribe.py over the window (the window's thresholds, not the call's)."""
+    out = {}
+    for r, e in _energies(db).items():
+        own = e.own_db
+        if len(own) == 0:
+            out[r] = np.zeros(0, dtype=bool)
+            continue
+        out[r] = close_gaps((own > _speech_threshold(own)) & (own > e.other_db + e.coupling_db + margin_db),
+                            MASK_HOLE)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A channel's undecided audio and own-speech mask, to go into a Whisper pass."""
+
+    samples: np.ndarray
+    own: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One call's share of a Whisper pass: what `CallMonitor.complete` needs to commit its words."""
+
+    final: bool
+    now: float
+    first: float
+    energies: Mapping[str, ChannelEnergy]
+    masks: Mapping[str, np.ndarray]
+    snaps: Mapping[str, tuple[float, np.ndarray]]
+    plans: Mapping[str, tuple[float | None, float | None] | None]
+    due: tuple[str, ...]
+    parts: tuple[Part, ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(p.samples) for p in self.parts) / SR
+
+
+def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float) -> Part:
+    buf_start, buffer = snap
+    a = int(round((buf_start - first) / FRAME))
+    n = len(buffer) // HOP
+    m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
+    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))))
+
+
+def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
+    """Several channels' (of one call or of many) audio back to back, a second of silence between
+    them, in ONE pass of the offline transcriber (each pass costs a full 30 s encoder window
+    whatever its length, so short parts share one); its segments split back per part, in each
+    part's own time."""
+    gap = np.zeros(SR, dtype=np.float32)
+    audio, own, offsets, pos = [], [], [], 0
+    for part in parts:
+        audio += [part.samples, gap]
+        own += [part.own, np.zeros(len(gap) // HOP, dtype=bool)]
+        offsets.append((pos / SR, (pos + len(part.samples)) / SR))
+        pos += len(part.samples) + len(gap)
+    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own))
+    out: list[list[AsrSegment]] = [[] for _ in parts]
+    for seg in segments:
+        for i, (lo, hi) in enumerate(offsets):
+            # the VAD's padding may reach into the joining silence: clamp to the part's audio
+            words = tuple(Word(min(w.start, hi) - lo, min(w.end, hi) - lo, w.text, w.probability)
+                          for w in seg.words if lo <= (w.start + w.end) / 2 < hi)
+            if words:
+                out[i].append(AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
+                                         words, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio))
+    return out
+
+
+def _shift(segments: Sequence[AsrSegment], dt: float) -> list[AsrSegment]:
+    return [AsrSegment(s.start + dt, s.end + dt, s.text,
+                       tuple(Word(w.start + dt, w.end + dt, w.text, w.probability) for w in s.words),
+                       s.no_speech_prob, s.avg_logprob, s.compression_ratio) for s in segments]
+
+
+class CallMonitor:
+    """Incremental state of one stereo call. Not thread-safe: one `step` at a time (the server runs
+    a call's steps one after another); `feed` may be called from another thread."""
+
+    def __init__(self, start: StartMessage, cfg: Config, transcriber: Transcriber, lexicon: Lexicon | None,
+                 embedder: Embedder | None):
+        if start.channels != 2:
+            raise ValueError("CallMonitor takes two-channel calls")
+        self.start, self.cfg, self.opts = start, cfg, cfg.stream
+        self.transcriber, self.lexicon, self.embedder = transcriber, lexicon, embedder
+        self._state = threading.Lock()
+        self.tracks = {r: Track(r, self._state) for r in ROLES}
+        self.order = [start.layout.index(r) for r in ROLES]
+        self.energy = Energy(self.opts.energy_history, self._state)
+        self.stats = StreamStats()
+        self.decode_interval = self.opts.decode_interval
+        self._sha = hashlib.sha256()
+        self._lock = threading.Lock()
+        self._pending: list[np.ndarray] = []
+        self._resampler = None
+        if start.sample_rate != SR:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(start.sample_rate, SR, 2, dtype="float32", quality="HQ")
+        self._last_decode = 0.0
+        self._heard_speech = False
+        self._last_speech = 0.0                   # end of the latest own-speech frame of either party
+        self._silence_open: float | None = None   # start of a dead air reported as started
+        self._emitted: list[Alert] = []
+        self._frontier = 0.0
+
+    # -- input ----------------------------------------------------------------------------
+    def feed(self, raw: bytes, samples: np.ndarray) -> None:
+        """One decoded frame (n, 2) in the client's layout; cheap, called on the socket's thread."""
+        self._sha.update(raw)
+        with self._lock:
+            self._pending.append(samples)
+            self.stats.received += len(samples) / self.start.sample_rate
+
+    def pending_seconds(self) -> float:
+        with self._lock:
+            return sum(len(p) for p in self._pending) / self.start.sample_rate
+
+    def _drain(self, last: bool) -> dict[str, np.ndarray] | None:
+        with self._lock:
+            chunks, self._pending = self._pending, []
+        if not chunks and not last:
+            return None
+        x = np.concatenate(chunks) if chunks else np.zeros((0, 2), dtype=np.float32)
+        x = x[:, self.order]
+        if self._resampler is not None:
+            x = self._resampler.resample_chunk(np.ascontiguousarray(x), last=last)
+        return {r: np.ascontiguousarray(x[:, i]) for i, r in enumerate(ROLES)}
+
+    # -- steps ----------------------------------------------------------------------------
+    def listen(self, final: bool = False) -> list[Alert]:
+        """Cheap: the audio received so far into the buffers and frame energies; dead air in
+        progress. Runs whenever audio arrives, however far behind transcription is."""
+        chunks = self._drain(final)
+        if chunks is None or not len(chunks["agent"]):
+            return []
+        for r in ROLES:
+            self.tracks[r].append(chunks[r])
+        a, b = self.energy.add(chunks, self.cfg.asr.crosstalk_margin_db)
+        return self._dead_air_progress(a, b)
+
+    def decode_due(self) -> bool:
+        return self.tracks["agent"].end - self._last_decode >= self.decode_interval
+
+    def decode(self, final: bool = False) -> list[Alert]:
+        """Heavy: decode what is undecided, commit, run the rules; one at a time per call. (The
+        server shares Whisper passes between calls instead: `prepare`, `transcribe_parts`, `complete`.)"""
+        job = self.prepare(final)
+        return self.complete(job, transcribe_parts(self.transcriber, job.parts) if job.parts else [])
+
+    def prepare(self, final: bool = False) -> "Job":
+        """Snapshot what a pass needs: each channel's undecided audio, its plan, the energies."""
+        first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
+        snaps = {r: self.tracks[r].audio for r in ROLES}
+        plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
+        due = tuple(r for r in ROLES if plans[r] is not None)
+        parts = tuple(_part(snaps[r], masks[r], first) for r in due)
+        return Job(final, self.tracks["agent"].end, first, energies, masks, snaps, plans, due, parts)
+
+    def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
+        """Commit a pass's words (one segment list per part of the job), then run the rules."""
+        for r, segs in zip(job.due, segments):
+            self._commit(self.tracks[r], job.snaps[r], segs, job.plans[r], job.energies[r], job.masks[r],
+                         job.first, job.final)
+        if job.due:
+            self.stats.decodes += 1
+        self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
+        self.energy.forget_before(min(t.buf_start for t in self.tracks.values()))
+        self._frontier = min(t.settled for t in self.tracks.values())
+        self._last_decode = job.now
+        alerts = self._findings(job.final)
+        self._adapt()
+        return alerts
+
+    def step(self, final: bool = False) -> list[Alert]:
+        alerts = self.listen(final)
+        return alerts + (self.decode(final) if final or self.decode_due() else [])
+
+    def _adapt(self) -> None:
+        """Coarser decoding while behind (each decode costs about the same whatever its length, so
+        fewer, longer decodes catch up); finer again once caught up. Nothing is dropped."""
+        lag = self.stats.lag
+        self.stats.lag_max = max(self.stats.lag_max, lag)
+        if lag > self.opts.lag_high and self.decode_interval < self.opts.decode_interval_max:
+            self.decode_interval = min(self.opts.decode_interval_max, self.decode_interval * 2)
+            self.stats.coarse_steps += 1
+            log.info("%s: %.1f s behind; decoding every %.1f s", self.start.call_id, lag, self.decode_interval)
+        elif lag < self.opts.lag_low and self.decode_interval > self.opts.decode_interval:
+            self.decode_interval = max(self.opts.decode_interval, self.decode_interval / 2)
+
+    # -- dead air in progress -------------------------------------------------------------
+    def _dead_air_progress(self, a: int, b: int) -> list[Alert]:
+        """Silence on both channels' own-speech energy: "started" the moment it reaches
+        turns.dead_air_min, "ended" when either party speaks again (≥ 50 ms of speech)."""
+        lo = max(0, a - _SPEECH_RUN)  # a run of speech may have begun in the previous chunk
+        own = [np.frombuffer(bytes(self.energy.mask[r][lo:b]), np.uint8) for r in ROLES]
+        either = (own[0] | own[1]).astype(bool)
+        alerts: list[Alert] = []
+        for start, stop in _runs(either, _SPEECH_RUN):
+            if lo + stop <= a:
+                continue
+            t0, t1 = (lo + start) * FRAME, (lo + stop) * FRAME
+            alerts += self._silence_check(t0)  # a whole silence inside one chunk is still reported
+            if self._silence_open is not None and t0 > self._silence_open:
+                began = self._silence_open
+                alerts.append(Alert("dead_air", "ended", t0, began, t0, None, "info",
+                                    f"Silence ended after {t0 - began:.1f} s", "", None,
+                                    {"duration": round(t0 - began, 2)}))
+                self._silence_open = None
+            self._heard_speech = True
+            self._last_speech = max(self._last_speech, t1)
+        return alerts + self._silence_check(b * FRAME)
+
+    def _silence_check(self, now: float) -> list[Alert]:
+        opts = self.cfg.turns
+        silent_from = max(self._last_speech, max(t.committed_until for t in self.tracks.values()))
+        if not self._heard_speech or self._silence_open is not None or now - silent_from < opts.dead_air_min:
+            return []
+        turns = build_turns(self._recent_conversation(silent_from - opts.hold_announce_window - 5), "agent",
+                            opts.segment_join_gap)
+        phrase = _announced(silent_from, turns, opts)
+        self._silence_open = silent_from
+        return [Alert(
+            "dead_air", "started", silent_from + opts.dead_air_min, silent_from, now, None,
+            self.cfg.severity.dead_air_announced if phrase else self.cfg.severity.dead_air,
+            f"Nobody has spoken for {opts.dead_air_min:g} s" + (f" (after \"{phrase}\")" if phrase else ""),
+            f"agent said \"{phrase}\" before" if phrase else "no hold announced", None,
+            {"announced": phrase is not None})]
+
+    # -- transcription --------------------------------------------------------------------
+    def _plan(self, track: Track, snap: tuple[float, np.ndarray], final: bool
+              ) -> tuple[float | None, float | None] | None:
+        """(end of the last closed speech region, start of the open one) in call time, or None when
+        this channel needs no decode now (silence, or nothing new since its last decode)."""
+        buf_start, buffer = snap
+        end = buf_start + len(buffer) / SR
+        if len(buffer) < int(0.1 * SR):
+            track.settled = max(track.settled, end if final else track.settled)
+            return None
+        regions = self.transcriber.speech_regions(buffer) if self.cfg.asr.vad_filter else [(0, len(buffer))]
+        if not regions:
+            if track.hypothesis:  # words decoded while their region was open: keep them, never drop
+                track.commit([AsrSegment(track.hypothesis[0].start, track.hypothesis[-1].end,
+                                         " ".join(w.text for w in track.hypothesis), tuple(track.hypothesis))],
+                             track.hypothesis)
+            track.hypothesis = []
+            if not final:
+                track.trim(end - _KEEP_SILENCE)
+            track.settled = max(track.committed_until, end - _UNHEARD_ONSET)
+            track.decoded_to = end
+            return None
+        closed = [r for r in regions if final or r[1] <= len(buffer) - _CLOSED_MARGIN * SR]
+        closed_end = buf_start + closed[-1][1] / SR if closed else None
+        open_start = None if len(closed) == len(regions) else buf_start + regions[len(closed)][0] / SR
+        if not final and not closed and buf_start + regions[-1][1] / SR <= track.decoded_to + 0.05:
+            return None
+        track.decoded_to = end
+        return closed_end, open_start
+
+    def _commit(self, track: Track, snap: tuple[float, np.ndarray], segments: list[AsrSegment],
+                plan: tuple[float | None, float | None], energy: ChannelEnergy, mask: np.ndarray, first: float,
+                final: bool) -> None:
+        asr = self.cfg.asr
+        buf_start, buffer = snap
+        end = buf_start + len(buffer) / SR
+        closed_end, open_start = plan
+        # into the energy window's time base for the echo and snapping guards, then into call time
+        segments = _shift(segments, buf_start - first)
+        segments = clean_segments(segments, asr, energy)
+        segments = _shift(snap_to_energy(segments, mask), first)
+        words = after([w for s in segments for w in s.words], track.committed_until - 0.01)
+        # every word of a closed region is final, wherever snapping moved its edges: its audio is
+        # about to leave the buffer, so a word left behind here would be lost
+        done = [w for w in words if final or (closed_end is not None
+                                              and (open_start is None or (w.start + w.end) / 2 < open_start))]
+        rest = [w for w in words if w not in done]
+        agreed = agreed_prefix(track.hypothesis, rest)
+        if not final and end - buf_start > self.opts.max_buffer:
+            # a long unbroken stretch: commit what is old enough even without agreement
+            forced = [w for w in rest if w.end <= end - 2.0]
+            if len(forced) > len(agreed):
+                self.stats.forced_commits += len(forced) - len(agreed)
+                agreed = forced
+        track.commit(segments, done + agreed)
+        track.hypothesis = [w for w in rest if w not in agreed]
+        if final:
+            track.trim(end)
+            track.settled = end
+            return
+        cut = closed_end
+        if end - buf_start > self.opts.max_buffer:
+            if agreed:
+                cut = max(cut or 0.0, track.committed_until)
+            else:
+                # speech the VAD hears but Whisper writes no words for (music on hold, noise): let
+                # the oldest part go, counted, rather than let the buffer grow without bound
+                keep = min([w.start - 0.5 for w in rest] + [end - self.opts.max_buffer / 2])
+                if keep > (cut or buf_start):
+                    self.stats.undecodable_seconds += keep - (cut or buf_start)
+                    cut = keep
+        if cut is not None:
+            track.trim(cut)
+        pending = [w.start for w in track.hypothesis] + ([open_start] if open_start is not None else [])
+        track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
+
+    # -- findings -------------------------------------------------------------------------
+    def _utterances(self, since: float) -> list[Utterance]:
+        gap = self.cfg.turns.segment_join_gap
+        out: list[Utterance] = []
+        for r in ROLES:
+            out += to_utterances(self.tracks[r].recent_pieces(since), r, gap)
+        return sorted(out, key=lambda u: (u.start, u.end))
+
+    def _recent_conversation(self, since: float) -> Conversation:
+        return Conversation(tuple(self._utterances(since)), self._frontier)
+
+    def _analyse(self, conv: Conversation) -> list[Finding]:
+        cfg = self.cfg
+        ta = analyze_turns(conv, cfg.turns, cfg.severity)
+        language = (analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy)
+                    if cfg.empathy.enabled and self.lexicon is not None and conv.utterances else [])
+        return list(ta.findings) + language
+
+    def _settle(self, f: Finding) -> float:
+        """Call time after which `f` can no longer change."""
+        o = self.opts
+        if f.type == "missed_empathy":
+            closes = float(f.extra.get("cue_end", f.start)) + self.cfg.empathy.missed_window  # type: ignore[arg-type]
+            return max(f.end, closes) + o.settle_phrasing
+        if f.type == "long_monologue":
+            return f.end + self.cfg.turns.monologue_pause_max
+        return f.end + (o.settle_phrasing if f.type in PHRASING else o.settle_turns)
+
+    def _findings(self, final: bool) -> list[Alert]:
+        if final:
+            return []
+        window = self._frontier - self.opts.analysis_window
+        conv = self._recent_conversation(window - 5.0)
+        fresh = []
+        for f in self._analyse(conv):
+            # near the window's start a turn may be cut: those findings were decided earlier
+            if f.type not in LIVE_TYPES or (window > 0 and f.start < window + 20.0):
+                continue
+            if self._settle(f) <= self._frontier and not self._seen(f):
+                alert = Alert.of(f, self.stats.decoded)  # decided once this much of the call was heard
+                self._emitted.append(alert)
+                fresh.append(alert)
+        return fresh
+
+    def _seen(self, f: Finding) -> bool:
+        return any(_same(e, f) for e in self._emitted)
+
+    # -- hang-up --------------------------------------------------------------------------
+    def finish(self, complete: bool, reason: str = "") -> tuple[Review, list[Alert], dict]:
+        """Decode what is left, build the call's Review with the offline rules over the whole
+        committed conversation; the alerts the live analysis had not yet sent come back too."""
+        alerts = self.listen(final=True) + self.decode(final=True)
+        cfg = self.cfg
+        gap = cfg.turns.segment_join_gap
+        heard = {r: to_utterances(self.tracks[r].pieces, r, gap) for r in ROLES}
+        unheard = [u for r, o in (("agent", "customer"), ("customer", "agent"))
+                   for u in unheard_acknowledgements(self.energy.full_mask(r), heard[r], heard[o], r, gap)]
+        duration = self.stats.received
+        conv = Conversation(tuple(sorted(heard["agent"] + heard["customer"] + unheard,
+                                         key=lambda u: (u.start, u.end))), duration)
+        ta = analyze_turns(conv, cfg.turns, cfg.severity)
+        language, metrics = [], None
+        if cfg.empathy.enabled and self.lexicon is not None and conv.utterances:
+            language = analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy)
+            metrics = empathy_metrics(language)
+        info = AudioInfo(path=f"stream:{self.start.call_id}", sha256=self._sha.hexdigest(), duration=duration,
+                         sample_rate=self.start.sample_rate, channels=2, mode="stereo")
+        models = ModelInfo(asr=self.transcriber.name, diarization=None, device=self.transcriber.device)
+        review = build_review(info, models, conv, ta, cfg, language, metrics)
+        late = [Alert.of(f, duration, late=True) for f in review.findings
+                if f.type in LIVE_TYPES and not self._seen(f)]
+        retracted = [e for e in self._emitted if e.phase == "final" and not any(_same(e, f) for f in review.findings)]
+        summary = {"complete": complete, "reason": reason, "received_seconds": round(duration, 2),
+                   "live_alerts": len([e for e in self._emitted if e.phase == "final"]),
+                   "late_alerts": len(late), "retracted_alerts": len(retracted),
+                   "lag_max": round(self.stats.lag_max, 2), "decodes": self.stats.decodes,
+                   "forced_commits": self.stats.forced_commits,
+                   "undecodable_seconds": round(self.stats.undecodable_seconds, 2)}
+        return review, alerts + late, summary
+
+
+def _same(a: Alert, f: Finding) -> bool:
+    """The same event seen twice: one type, speaker and category, overlapping (or ≤ 1 s apart)."""
+    return (a.kind == f.type and a.speaker == f.speaker and a.category == f.category
+            and (min(a.end, f.end) - max(a.start, f.start) > -0.5 or abs(a.start - f.start) < 1.0))
+
+
+def _runs(mask: np.ndarray, shortest: int) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2]) if e - s >= shortest]

@@ -1,0 +1,382 @@
+"""The live monitoring server: an ASGI (Starlette) app with
+
+  /v1/calls   WebSocket: one call's audio in (start message, binary frames, end message);
+              status and the final review summary back
+  /v1/calls   GET: the calls in progress
+  /v1/events  WebSocket: every call's alerts as JSON (`?call_id=X` for one call)
+
+`StreamService` holds the models, the calls in progress and the subscribers; `create_app` wraps
+it. The supervisor web app can mount it: `service.load(); web.mount("/live", create_app(service))`
+(a mounted app's lifespan does not run, hence the explicit `load`).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from .monitor import Alert, CallMonitor, Job, transcribe_parts
+from .protocol import ProtocolError, StartMessage, decode_frame, parse_json, parse_start
+
+log = logging.getLogger(__name__)
+CLOSE_CODES = {"frame_too_large": 1009, "overloaded": 1013, "internal": 1011}
+
+
+@dataclass(eq=False)
+class LiveCall:
+    start: StartMessage
+    monitor: CallMonitor
+    started_at: str
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+    failure: str | None = None
+    alerts: int = 0
+    runner: asyncio.Task | None = None
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue
+    call_id: str | None
+    dropped: int = 0
+
+
+class StreamService:
+    def __init__(self, cfg: Config, output_dir: Path | None = None, db: Path | None = None, transcriber=None):
+        self.cfg, self.opts = cfg, cfg.stream
+        self.output_dir, self.db = output_dir, db
+        self.transcriber = transcriber
+        self.lexicon = self.embedder = None
+        self.calls: dict[str, LiveCall] = {}
+        self.subscribers: set[Subscriber] = set()
+        workers = self.opts.decode_workers or _cores()
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stream-whisper")
+        self.light = ThreadPoolExecutor(2, thread_name_prefix="stream-commit")  # VAD, commits, rules
+        self._workers = workers
+        self._loaded = False
+        self._jobs: list[tuple[Job, asyncio.Future]] = []
+        self._jobs_ready: asyncio.Event | None = None
+        self._pass_tasks: list[asyncio.Task] = []
+
+    # -- models ---------------------------------------------------------------------------
+    def load(self) -> None:
+        """Whisper with one replica per decode worker, the empathy lexicon and the embedder."""
+        if self._loaded:
+            return
+        if self.transcriber is None:
+            from ..transcribe import WhisperTranscriber
+
+            asr = replace(self.cfg.asr, channel_workers=self._workers)
+            self.transcriber = WhisperTranscriber(asr, device=asr.device)
+        if self.cfg.empathy.enabled:
+            from ..analysis.empathy import embedder_for, load_lexicon
+            from .cache import CachedEmbedder
+
+            self.lexicon = load_lexicon(self.cfg.empathy.lexicon_path)
+            inner = embedder_for(self.cfg.empathy, "cpu")
+            self.embedder = CachedEmbedder(inner) if inner is not None else None
+        self._loaded = True
+
+    def close(self) -> None:
+        for task in self._pass_tasks:
+            task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.light.shutdown(wait=False, cancel_futures=True)
+
+    # -- shared Whisper passes ------------------------------------------------------------
+    async def _decode(self, call: LiveCall) -> list[Alert]:
+        """One decode of one call: its undecided audio rides in the next shared Whisper pass."""
+        loop = asyncio.get_running_loop()
+        job = await loop.run_in_executor(self.light, call.monitor.prepare)
+        segments: list = []
+        if job.parts:
+            self._start_passes()
+            future = loop.create_future()
+            self._jobs.append((job, future))
+            self._jobs_ready.set()
+            segments = await future
+        return await loop.run_in_executor(self.light, call.monitor.complete, job, segments)
+
+    def _start_passes(self) -> None:
+        if self._jobs_ready is None:
+            self._jobs_ready = asyncio.Event()
+            self._pass_tasks = [asyncio.create_task(self._passes()) for _ in range(self._workers)]
+
+    async def _passes(self) -> None:
+        """Takes the waiting jobs of every call, oldest first, up to `stream.pass_seconds` of audio,
+        into one pass: under load, calls share passes instead of queueing for one each."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._jobs_ready.wait()
+            if not self._jobs:
+                self._jobs_ready.clear()
+                continue
+            batch, seconds = [self._jobs.pop(0)], 0.0
+            seconds = batch[0][0].seconds
+            while self._jobs and seconds + self._jobs[0][0].seconds + len(batch) <= self.opts.pass_seconds:
+                seconds += self._jobs[0][0].seconds
+                batch.append(self._jobs.pop(0))
+            parts = [p for job, _ in batch for p in job.parts]
+            try:
+                result = await loop.run_in_executor(self.executor, transcribe_parts, self.transcriber, parts)
+            except Exception as exc:  # every call in the pass learns it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            i = 0
+            for job, future in batch:
+                if not future.done():
+                    future.set_result(result[i:i + len(job.parts)])
+                i += len(job.parts)
+
+    # -- publishing -----------------------------------------------------------------------
+    def publish(self, message: dict[str, Any]) -> None:
+        for sub in list(self.subscribers):
+            if sub.call_id and message.get("call_id") != sub.call_id:
+                continue
+            if sub.queue.full():  # a slow subscriber loses its oldest alerts, never stalls a call
+                sub.queue.get_nowait()
+                sub.dropped += 1
+            sub.queue.put_nowait(message)
+
+    def _alert(self, call: LiveCall, alert: Alert) -> None:
+        call.alerts += 1
+        self.publish({"type": "alert", "call_id": call.start.call_id, "agent_id": call.start.agent_id,
+                      **alert.to_json(), "sent_at": time.time()})
+
+    def active(self) -> list[dict[str, Any]]:
+        return [{"call_id": c.start.call_id, "agent_id": c.start.agent_id, "started_at": c.started_at,
+                 "received": round(c.monitor.stats.received, 2), "lag": round(c.monitor.stats.lag, 2),
+                 "decode_interval": c.monitor.decode_interval, "alerts": c.alerts} for c in self.calls.values()]
+
+    # -- endpoints ------------------------------------------------------------------------
+    async def ingest(self, ws) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
+        await ws.accept()
+        call: LiveCall | None = None
+        complete, reason = False, "client disconnected"
+        try:
+            call = await self._receive_start(ws)
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if call.failure:
+                    code, _, why = call.failure.partition(": ")
+                    raise ProtocolError(code, why)
+                if message.get("bytes") is not None:
+                    data = message["bytes"]
+                    call.monitor.feed(data, decode_frame(data, call.start, self.opts.max_frame_bytes))
+                    call.wakeup.set()
+                    continue
+                msg = parse_json(message.get("text") or "")
+                if msg["type"] != "end":
+                    raise ProtocolError("unexpected_message", f"expected audio or 'end', got '{msg['type']}'")
+                complete, reason = True, ""
+                break
+        except ProtocolError as exc:
+            reason = f"{exc.code}: {exc}"
+            await _send(ws, {"type": "error", "code": exc.code, "message": str(exc)})
+            if call is None:
+                await _close(ws, CLOSE_CODES.get(exc.code, 1008))
+                return
+        except WebSocketDisconnect:
+            pass
+        except Exception as exc:  # a bug in one call must not take the server down
+            log.exception("call %s failed", call.start.call_id if call else "?")
+            reason = f"internal: {exc}"
+            await _send(ws, {"type": "error", "code": "internal", "message": "internal error; partial review saved"})
+        if call is None:
+            return
+        summary = await self._hang_up(call, complete, reason)
+        await _send(ws, {"type": "review", "call_id": call.start.call_id, **summary})
+        code = 1000 if complete else CLOSE_CODES.get(reason.split(":")[0], 1008)
+        await _close(ws, code)
+
+    async def _receive_start(self, ws) -> LiveCall:
+        try:
+            message = await asyncio.wait_for(ws.receive(), self.opts.start_timeout)
+        except asyncio.TimeoutError:
+            raise ProtocolError("start_timeout", f"no start message within {self.opts.start_timeout:g} s") from None
+        if message["type"] == "websocket.disconnect":
+            from starlette.websockets import WebSocketDisconnect
+
+            raise WebSocketDisconnect(message.get("code", 1000))
+        if message.get("bytes") is not None:
+            raise ProtocolError("audio_before_start", "audio arrived before the start message")
+        start = parse_start(parse_json(message.get("text") or ""))
+        if start.channels != 2:
+            raise ProtocolError("unsupported_layout", "live monitoring needs two channels (agent, customer); "
+                                                      "review mono mixes from the recording")
+        if start.call_id in self.calls:
+            raise ProtocolError("duplicate_call", f"call {start.call_id} is already streaming")
+        monitor = CallMonitor(start, self.cfg, self.transcriber, self.lexicon, self.embedder)
+        call = LiveCall(start, monitor, datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"))
+        self.calls[start.call_id] = call
+        call.runner = asyncio.create_task(self._run(call))
+        self.publish({"type": "call_started", "call_id": start.call_id, "agent_id": start.agent_id,
+                      "sample_rate": start.sample_rate, "encoding": start.encoding, "started_at": call.started_at})
+        await _send(ws, {"type": "started", "call_id": start.call_id, "max_frame_bytes": self.opts.max_frame_bytes})
+        return call
+
+    async def _run(self, call: LiveCall) -> None:
+        """Listens (energy, dead air) on the event loop at every tick of audio; decodes on the pool,
+        one decode of this call at a time, so a slow decode never delays a dead-air alert."""
+        decoding: asyncio.Future | None = None
+        last_status = time.monotonic()
+        try:
+            while True:
+                await call.wakeup.wait()
+                call.wakeup.clear()
+                if call.closing or call.monitor.pending_seconds() >= self.opts.tick:
+                    for alert in call.monitor.listen():
+                        self._alert(call, alert)
+                if decoding is not None and (decoding.done() or call.closing):
+                    for alert in await decoding:
+                        self._alert(call, alert)
+                    decoding = None
+                    stats = call.monitor.stats
+                    if stats.lag > self.opts.lag_max:
+                        call.failure = f"overloaded: transcription is {stats.lag:.0f} s behind the audio"
+                        return
+                    if time.monotonic() - last_status >= self.opts.status_every:
+                        last_status = time.monotonic()
+                        self.publish({"type": "status", "call_id": call.start.call_id,
+                                      "received": round(stats.received, 2), "lag": round(stats.lag, 2),
+                                      "decode_interval": call.monitor.decode_interval})
+                if call.closing:
+                    return
+                if decoding is None and call.monitor.decode_due():
+                    decoding = asyncio.ensure_future(self._decode(call))
+                    decoding.add_done_callback(lambda _: call.wakeup.set())
+        except Exception as exc:
+            log.exception("call %s: processing failed", call.start.call_id)
+            call.failure = f"internal: {exc}"
+
+    async def _hang_up(self, call: LiveCall, complete: bool, reason: str) -> dict[str, Any]:
+        call.closing = True
+        call.wakeup.set()
+        if call.runner is not None:
+            await call.runner
+        loop = asyncio.get_running_loop()
+        try:
+            review, alerts, summary = await loop.run_in_executor(self.executor, call.monitor.finish, complete, reason)
+            for alert in alerts:
+                self._alert(call, alert)
+            saved = await loop.run_in_executor(self.executor, self._save, call, review, summary)
+            summary = {**summary, **saved, "flagged": review.flagged, "flag_reasons": list(review.flag_reasons),
+                       "findings": len([f for f in review.findings if f.type != "backchannel"])}
+        except Exception as exc:
+            log.exception("call %s: the final review failed", call.start.call_id)
+            summary = {"complete": False, "reason": f"internal: {exc}", "error": "the final review failed"}
+        finally:
+            self.calls.pop(call.start.call_id, None)
+        self.publish({"type": "call_ended", "call_id": call.start.call_id, "agent_id": call.start.agent_id,
+                      **{k: summary.get(k) for k in ("complete", "reason", "flagged", "review_path")}})
+        return summary
+
+    def _save(self, call: LiveCall, review, summary: dict) -> dict[str, Any]:
+        """review.json (+ md) under the output folder and a row in the store; `stream` says whether
+        the call was received whole (an additive key: the call-review/1 fields are unchanged)."""
+        from ..export import atomic_write, review_to_dict, review_to_markdown
+
+        data = review_to_dict(review)
+        data["stream"] = {"call_id": call.start.call_id, "agent_id": call.start.agent_id,
+                          "started_at": call.started_at, **summary}
+        out: dict[str, Any] = {}
+        stem = call.start.call_id.replace(":", "_")
+        if self.output_dir is not None:
+            formats = self.opts.formats
+            if "json" in formats:
+                path = Path(self.output_dir) / f"{stem}.review.json"
+                atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+                out["review_path"] = str(path)
+            if "md" in formats:
+                atomic_write(Path(self.output_dir) / f"{stem}.review.md", review_to_markdown(review))
+        if self.db is not None:
+            from ..store import CallMeta, Store
+
+            meta = CallMeta(call_id=call.start.call_id, agent_id=call.start.agent_id, started_at=call.started_at,
+                            extra={"source": "stream", "complete": "true" if summary["complete"] else "false"})
+            with Store(self.db) as store:
+                store.save_review(data, model=review.models.asr, config_fp=self.cfg.fingerprint(), run_id=None,
+                                  meta=meta)
+            out["db"] = str(self.db)
+        return out
+
+    async def events(self, ws) -> None:
+        await ws.accept()
+        sub = Subscriber(asyncio.Queue(self.opts.subscriber_queue), ws.query_params.get("call_id"))
+        self.subscribers.add(sub)
+        closed = asyncio.create_task(_wait_closed(ws))
+        try:
+            await ws.send_json({"type": "hello", "calls": self.active()})
+            while True:
+                get = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if closed in done:
+                    get.cancel()
+                    break
+                await ws.send_json(get.result())
+        except Exception:  # the subscriber went away mid-send
+            pass
+        finally:
+            self.subscribers.discard(sub)
+            closed.cancel()
+
+    async def list_calls(self, request):
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"calls": self.active()})
+
+
+def create_app(service: StreamService):
+    """The Starlette app; its lifespan loads the models (blocking, before the first call)."""
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.routing import Route, WebSocketRoute
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await asyncio.get_running_loop().run_in_executor(None, service.load)
+        yield
+        service.close()
+
+    routes = [WebSocketRoute("/v1/calls", service.ingest), WebSocketRoute("/v1/events", service.events),
+              Route("/v1/calls", service.list_calls)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _wait_closed(ws) -> None:
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _send(ws, message: dict) -> None:
+    try:
+        await ws.send_text(json.dumps(message))
+    except Exception:  # already gone: nothing to tell
+        pass
+
+
+async def _close(ws, code: int) -> None:
+    try:
+        await ws.close(code)
+    except Exception:
+        pass
+
+
+def _cores() -> int:
+    import os
+
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,148 @@
+"""Live monitoring, pure parts: the start message, audio frames, μ-law, local agreement, the
+embedding memo, and the stream CLI's exit codes (no model, no server)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_pipeline.stream.agreement import after, agreed_prefix
+from audio_pipeline.stream.cache import CachedEmbedder
+from audio_pipeline.stream.protocol import (ProtocolError, decode_frame, encode_mulaw, parse_json, parse_start)
+from audio_pipeline.types import Word
+
+from .conftest import ROOT
+
+GOOD = {"type": "start", "call_id": "c-1", "agent_id": "A17", "sample_rate": 8000, "encoding": "pcm16",
+        "channels": 2}
+
+
+def code_of(fn, *args) -> str:
+    with pytest.raises(ProtocolError) as info:
+        fn(*args)
+    return info.value.code
+
+
+def test_start_message_defaults_and_layout():
+    start = parse_start(GOOD)
+    assert (start.call_id, start.sample_rate, start.channels, start.layout) == ("c-1", 8000, 2, ("agent", "customer"))
+    swapped = parse_start({**GOOD, "layout": ["customer", "agent"], "encoding": "mulaw", "sample_rate": 16000})
+    assert swapped.layout == ("customer", "agent") and swapped.frame_bytes == 2
+    assert parse_start({**GOOD, "channels": 1}).layout == ("mix",)
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"type": "audio"}, "expected_start"),
+    ({"call_id": ""}, "bad_start"),
+    ({"call_id": "../etc/passwd"}, "bad_start"),
+    ({"agent_id": 17}, "bad_start"),
+    ({"sample_rate": 44100}, "bad_format"),
+    ({"sample_rate": True}, "bad_format"),
+    ({"encoding": "opus"}, "bad_format"),
+    ({"channels": 3}, "bad_format"),
+    ({"layout": ["agent", "agent"]}, "bad_format"),
+])
+def test_bad_start_messages(change, code):
+    assert code_of(parse_start, {**GOOD, **change}) == code
+
+
+def test_bad_json():
+    assert code_of(parse_json, "{not json") == "bad_message"
+    assert code_of(parse_json, "[1, 2]") == "bad_message"
+    assert parse_json('{"type": "end"}')["type"] == "end"
+
+
+def test_pcm16_frames_deinterleave():
+    start = parse_start(GOOD)
+    pcm = np.array([[1000, -2000], [3000, -4000]], dtype="<i2")
+    x = decode_frame(pcm.tobytes(), start, 1024)
+    assert x.shape == (2, 2)
+    assert np.allclose(x[:, 0] * 32768, [1000, 3000]) and np.allclose(x[:, 1] * 32768, [-2000, -4000])
+    assert code_of(decode_frame, pcm.tobytes()[:-1], start, 1024) == "bad_frame"   # half a sample
+    assert code_of(decode_frame, pcm.tobytes()[:2], start, 1024) == "bad_frame"    # one channel of a frame
+    assert code_of(decode_frame, b"", start, 1024) == "bad_frame"
+    assert code_of(decode_frame, bytes(2048), start, 1024) == "frame_too_large"
+
+
+def test_mulaw_round_trip():
+    t = np.linspace(0, 1, 8000, dtype=np.float32)
+    x = 0.5 * np.sin(2 * np.pi * 440 * t)
+    start = parse_start({**GOOD, "encoding": "mulaw", "channels": 1})
+    y = decode_frame(encode_mulaw(x), start, 1 << 20)[:, 0]
+    # G.711 keeps ~38 dB SNR on a loud tone; silence decodes to exactly zero
+    snr = 10 * np.log10(np.sum(x ** 2) / np.sum((x - y) ** 2))
+    assert snr > 30
+    assert decode_frame(encode_mulaw(np.zeros(4)), start, 64).tolist() == [[0.0]] * 4
+
+
+def w(text: str, start: float) -> Word:
+    return Word(start, start + 0.3, text)
+
+
+def test_local_agreement():
+    before = [w("I", 0), w("can", 0.4), w("help", 0.8)]
+    now = [w("I", 0.02), w("can", 0.41), w("help,", 0.8), w("you", 1.2)]
+    agreed = agreed_prefix(before, now)
+    assert [x.text for x in agreed] == ["I", "can", "help,"]
+    assert agreed[0].start == 0.02                    # the newer decode's timing is kept
+    assert agreed_prefix(before, [w("Hi", 0)] + now[1:]) == []
+    assert agreed_prefix([], now) == []
+    assert [x.text for x in after(now, 0.5)] == ["can", "help,", "you"]  # by the word's middle
+
+
+def test_embedding_memo_encodes_each_sentence_once():
+    calls = []
+
+    class Inner:
+        name = "fake"
+
+        def encode(self, texts):
+            calls.append(list(texts))
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    memo = CachedEmbedder(Inner(), size=3)
+    first = memo.encode(["a", "bb", "a"])
+    assert calls == [["a", "bb"]] and first[:, 0].tolist() == [1, 2, 1]
+    memo.encode(["bb", "ccc"])
+    assert calls[-1] == ["ccc"]
+    memo.encode(["dddd", "eeeee"])                      # evicts the least recently used
+    memo.encode(["a"])
+    assert calls[-1] == ["a"] and memo.name == "fake"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "audio_pipeline", "stream", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def one_line(result, code, fragment):
+    assert result.returncode == code, result.stderr
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_cli_send_errors(tmp_path):
+    one_line(cli("send", tmp_path / "nope.wav"), 2, "no such file")
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, np.zeros(8000, dtype=np.float32), 8000)
+    one_line(cli("send", mono), 2, "stereo")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.zeros((8000, 2), dtype=np.float32), 8000)
+    one_line(cli("send", stereo, "--speed", "0"), 2, "--speed")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    one_line(cli("send", stereo, "--url", f"ws://127.0.0.1:{port}/v1/calls"), 1, "cannot connect")
+    one_line(cli("watch", "--url", f"ws://127.0.0.1:{port}/v1/events"), 1, "cannot connect")
+
+
+def test_stream_settings_are_checked_but_not_part_of_the_review_fingerprint(cfg):
+    from audio_pipeline.config import ConfigError, load_config
+
+    assert load_config(overrides={"stream.decode_interval": 2.0}).fingerprint() == cfg.fingerprint()
+    with pytest.raises(ConfigError):
+        load_config(overrides={"stream.decode_intervall": 2.0})
