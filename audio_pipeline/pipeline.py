@@ -20,6 +20,7 @@ from .config import Config
 from .review import build_review
 from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances, unheard_acknowledgements)
+from .voice_activity import signal_speech
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class Reviewer:
                 + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach))
 
     def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
-                         agent_speaker: str | None) -> tuple[list[Utterance], RoleDecision]:
+                         agent_speaker: str | None
+                         ) -> tuple[list[Utterance], RoleDecision, tuple[tuple[float, float, str], ...]]:
         """Diarize, transcribe the mix once, give each word to the voice it overlaps most, split at
         speaker changes, then decide which voice is the agent."""
         from .diarize import attribute_words, overlapped_utterances, split_utterances
@@ -127,7 +129,8 @@ class Reviewer:
         opts = replace(self.cfg.diarization, agent_speaker=agent_speaker) if agent_speaker else self.cfg.diarization
         decision = assign_roles(by_label, opts)
         utterances = [replace(u, speaker=decision.mapping.get(u.speaker, "other")) for u in labelled]
-        return utterances, decision
+        turns = tuple((t.start, t.end, decision.mapping.get(t.speaker, "other")) for t in dia.turns)
+        return utterances, decision, turns
 
     def review(self, path: str | Path, *, channels: ChannelMap | None = None, force_mono: bool = False,
                agent_speaker: str | None = None, progress: Progress = lambda stage: None) -> Review:
@@ -138,16 +141,23 @@ class Reviewer:
                            max_channels=64 if channels else cfg.audio.max_channels_without_mapping)
         notes: list[Finding] = []
         layout, why = ("mono", "") if a.channels == 1 or force_mono else stereo_layout(a, cmap, cfg)
-        roles = None
+        roles, speaker_turns = None, ()
         if layout == "stereo":
             utterances = self._transcribe_stereo(a, cmap, progress)
+            voiced = [a.channel(cmap.agent), a.channel(cmap.customer)]
         else:
             if why:
                 log.warning("%s: %s; reviewing it as a mono recording", a.path, why)
                 notes.append(_layout_note(why, a.duration))
             mono = a.mono() if a.channels == 1 or force_mono or "same mix" in why else _loud_channel(a, cmap)
-            utterances, roles = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
-        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration)
+            utterances, roles, speaker_turns = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
+            voiced = [mono]
+            if roles.uncertain:
+                from .roles import uncertain_finding
+
+                notes.append(uncertain_finding(roles, a.duration))
+        speech = signal_speech(voiced, a.sample_rate, cfg.activity) if cfg.activity.enabled else None
+        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration, speech)
         progress("analysing")
         ta = analyze_turns(conv, cfg.turns, cfg.severity)
         language, lang_metrics = ([], None)
@@ -158,7 +168,8 @@ class Reviewer:
         models = ModelInfo(asr=self.transcriber.name,
                            diarization=self._diarizer.name if layout == "mono" and self._diarizer else None,
                            device=self.device)
-        return build_review(info, models, conv, ta, cfg, language + notes, lang_metrics, roles)
+        review = build_review(info, models, conv, ta, cfg, language + notes, lang_metrics, roles)
+        return replace(review, speaker_turns=speaker_turns)
 
 
 def _loud_channel(a: Audio, cmap: ChannelMap) -> np.ndarray:

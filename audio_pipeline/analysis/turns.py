@@ -1,8 +1,10 @@
 """Turn-taking analysis: interruptions vs backchannels, dead air and holds, slow responses,
 monologues, and the talk-time metrics (DESIGN §2). Pure functions over a Conversation.
 
-Speech activity comes from word timestamps (not raw VAD), so one party's echo on the other's
-channel, already removed at transcription, cannot create phantom overlaps.
+Who talks when comes from word timestamps (not raw VAD), so one party's echo on the other's
+channel, already removed at transcription, cannot create phantom overlaps. Whether anyone talks at
+all also takes the signal's voice activity (`Conversation.speech`): a silence finding needs both
+to be silent, so speech the ASR did not word is never reported as dead air.
 """
 from __future__ import annotations
 
@@ -218,15 +220,34 @@ def response_gaps(turns: dict[str, list[Turn]]) -> list[tuple[Turn, Turn, float]
     return out
 
 
-def find_slow_responses(turns: dict[str, list[Turn]], opts: TurnOptions,
-                        sev: SeverityOptions) -> list[Finding]:
-    # a silence long enough to be dead air is reported as dead air only (never both)
-    return [Finding(type="slow_response", speaker="agent", start=cust.end, end=reply.start,
-                    severity=sev.slow_response,  # type: ignore[arg-type]
-                    message=f"Agent took {gap:.1f} s to respond to the customer",
-                    evidence=f"customer: …{_fmt_words(cust.words[-8:])} / agent: {_fmt_words(reply.words)}",
-                    rule=f"slow_response.gap>={opts.slow_response_min:g}s")
-            for cust, reply, gap in response_gaps(turns) if opts.slow_response_min <= gap < opts.dead_air_min]
+def waiting_silence(start: float, end: float, signal: Sequence[Span] | None) -> Span | None:
+    """The silence the agent's reply at `end` follows, inside the word gap [start, end]: the last
+    stretch of it where the signal carries no speech (speech the ASR did not word, an "um" before
+    the reply, ends the customer's wait there). None when the signal has speech up to the reply."""
+    if end <= start:
+        return None
+    if signal is None:
+        return (start, end)
+    quiet = timeline.gaps(timeline.clip(signal, start, end), start, end)
+    return quiet[-1] if quiet else None
+
+
+def find_slow_responses(turns: dict[str, list[Turn]], opts: TurnOptions, sev: SeverityOptions,
+                        signal: Sequence[Span] | None = None) -> list[Finding]:
+    findings = []
+    for cust, reply, _ in response_gaps(turns):
+        silence = waiting_silence(cust.end, reply.start, signal)
+        gap = silence[1] - silence[0] if silence else 0.0
+        # a silence long enough to be dead air is reported as dead air only (never both)
+        if silence is None or not opts.slow_response_min <= gap < opts.dead_air_min:
+            continue
+        findings.append(Finding(
+            type="slow_response", speaker="agent", start=silence[0], end=silence[1],
+            severity=sev.slow_response,  # type: ignore[arg-type]
+            message=f"Agent took {gap:.1f} s to respond to the customer",
+            evidence=f"customer: …{_fmt_words(cust.words[-8:])} / agent: {_fmt_words(reply.words)}",
+            rule=f"slow_response.gap>={opts.slow_response_min:g}s"))
+    return findings
 
 
 def find_monologues(agent_turns: Sequence[Turn], opts: TurnOptions, sev: SeverityOptions) -> list[Finding]:
@@ -259,8 +280,11 @@ def analyze_turns(conv: Conversation, opts: TurnOptions, sev: SeverityOptions) -
     raw = {s: build_turns(conv, s, opts.segment_join_gap) for s in PARTIES}
     turns = {s: mark_backchannels(raw[s], raw[_other(s)], opts) for s in PARTIES}
     act = {s: activity(conv, s, opts.activity_join) for s in PARTIES}
-    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join))
+    # silence is where neither the words nor the signal's voice activity say anyone is talking
+    signal = timeline.merge(conv.speech) if conv.speech is not None else None
+    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join)
+                            + list(signal or ()))
     findings = (find_interruptions(turns, act, opts, sev) + find_backchannels(turns)
                 + find_dead_air(conv, speech, turns["agent"], opts, sev)
-                + find_slow_responses(turns, opts, sev) + find_monologues(turns["agent"], opts, sev))
+                + find_slow_responses(turns, opts, sev, signal) + find_monologues(turns["agent"], opts, sev))
     return TurnAnalysis(turns=turns, activity=act, findings=sorted(findings, key=lambda f: (f.start, f.type)))
