@@ -20,7 +20,7 @@ from .config import Config
 from .review import build_review
 from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
                          speech_mask, to_utterances, unheard_acknowledgements)
-from .voice_activity import signal_speech
+from .voice_activity import band_limit, signal_speech
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,10 @@ class Reviewer:
     # -- stages ---------------------------------------------------------------------------
     def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-        energy = dict(zip(("agent", "customer"), channel_energies(agent, customer, a.sample_rate)))
+        # energies on the speech band: mains hum and rumble must not read as anyone's voice
+        lo, hi = self.cfg.activity.band_low, self.cfg.activity.band_high
+        energy = dict(zip(("agent", "customer"), channel_energies(
+            band_limit(agent, a.sample_rate, lo, hi), band_limit(customer, a.sample_rate, lo, hi), a.sample_rate)))
         progress("transcribing both channels")
         margin = self.cfg.asr.crosstalk_margin_db
         masks = {role: speech_mask(energy[role], margin) for role in energy}
