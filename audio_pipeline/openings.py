@@ -23,7 +23,9 @@ Cue = tuple[str, float]
 _GREETING = r"(?:hi|hello|hiya|hey|good (?:morning|afternoon|evening|day)|morning|afternoon|evening)"
 
 AGENT_CUES: tuple[Cue, ...] = (
-    (r"\bthanks?( you)?( (so|very) much)? for (calling|ringing|phoning|contacting|choosing|holding|waiting|your patience)\b", 3),
+    # "thanks for ringing back" is a caller thanking an agent who returned the call
+    (r"\bthanks?( you)?( (so|very) much)? for (calling|ringing|phoning|contacting|choosing|holding|waiting|"
+     r"your patience)\b(?! back)", 3),
     (r"\bhow (can|may|might|could|shall) (i|we) (help|assist|be of (help|assistance|service)|direct your call)\b", 3),
     (r"\bwhat can (i|we) (do for you|help you with|help with|assist you with)\b", 3),
     (r"\b(welcome to|you'?ve (reached|come through to|been (put|transferred|connected) through to)|"
@@ -32,7 +34,13 @@ AGENT_CUES: tuple[Cue, ...] = (
     (r"\bi'?ll be (helping|assisting|looking after|dealing with) you\b", 3),
     (r"\b(?<!i'm )(?<!am i )(?<!are you )(?<!is )[a-z]+ (speaking|here)[,.!]? (how|what|who|can|may|could)\b", 3),
     (r"\bmy name is\b", 2),
-    (r"\bthis is [a-z]+( [a-z]+)?,? (from|with|at|of|in) [a-z]+", 2),
+    # an introduction with the organisation: "this is|it's|I'm|you've got <Name> (calling) from|at <Org>"
+    (r"\b(this is|you'?ve got|you have) [a-z]+( [a-z]+)?,? (calling |ringing |phoning )?(from|with|at|of|in) [a-z]+", 2),
+    # callers say "it's Olivia from flat 3" too: typical, not decisive
+    (r"\b(it'?s|i'?m) (?!calling|ringing|phoning|just|not|so|really|trying)[a-z]+( [a-z]+)?,? "
+     r"(calling |ringing |phoning )?(from|with|at) [a-z]+", 1),
+    (r"\bis (that|this) (mr|mrs|ms|miss|mister|dr|doctor)\b", 2),  # an outbound agent checking who answered
+    (r"\bi can help\b", 1),
     (r"(^\W*|[,.!?;] )(" + _GREETING + r"\W+)?(this is |it'?s )?[a-z]+( [a-z]+)? (speaking|here)\b(?! (to|with|about|for|is|and))", 2),
     (r"\bis there anything else (i|we) can\b", 2),
     (r"\b(am i|are you) (speaking|talking) (with|to) (mr|mrs|ms|miss|mister|dr|doctor)\b", 2),
@@ -66,9 +74,13 @@ _NOT_NAMES = {"i", "i'm", "i've", "i'd", "i'll", "yes", "yeah", "yep", "no", "oh
               "sorry", "thanks", "thank", "ok", "okay", "right", "hi", "hello", "hey", "good", "morning",
               "afternoon", "evening", "sir", "madam", "ma'am", "please", "excuse", "hiya", "the", "a", "it's",
               "this", "that", "is", "just", "we", "we're", "you", "my", "and", "but"}
-_OPENING = re.compile(r"^\W*(?:" + _GREETING + r"[\s,.!]+(?:and welcome to\s+|welcome to\s+|to\s+)?)?"
+_OPENING = re.compile(r"^\W*(?:" + _GREETING + r"(?:\s*[,.!]\s*|\s+(?:and )?welcome to\s+|\s+to\s+))?"
                       r"((?:[A-Z][\w&'’.-]*\s+){0,3}[A-Z][\w&'’.-]*)\s*[,.:!-]\s*\S", re.IGNORECASE)
 _CAPITAL = re.compile(r"[A-Z]")
+# what follows an answering name: an introduction, a greeting or an offer of help
+_AFTER_NAME = re.compile(r"\s*[,.:!-]\s*(this is|it'?s|you'?re|my name|i'?m|[A-Z][\w'-]* (speaking|here)|"
+                         r"speaking|how (can|may|might)|what can|good (morning|afternoon|evening)|hello|hi\b)",
+                         re.IGNORECASE)
 # lower-case words that still belong to an answering name ("Claims department", "Billing team")
 _UNIT_WORDS = {"department", "team", "services", "service", "support", "desk", "line", "care", "office",
                "centre", "center", "helpline", "enquiries", "and", "&", "of"}
@@ -86,10 +98,21 @@ def phrase_cues(text: str, cues: Sequence[Cue]) -> list[tuple[str, float]]:
 
 
 def answering_shape(first_line: str) -> str | None:
-    """The leading name of a line shaped like an answered phone ("Acme Energy, Priya speaking"),
-    or None. Every word of the name must be capitalised and not a pronoun, greeting or filler."""
-    m = _OPENING.match(first_line.strip())
-    if not m:
+    """The leading name of a sentence shaped like an answered phone ("Acme Energy, Priya speaking",
+    "Sorry, yes. Atlas Removals, it's Steph"), or None. The name stands alone before a comma and is
+    followed by an introduction or an offer of help; a greeting before it is set off by punctuation
+    ("Hi Rosa, …" addresses the agent by name: that is the caller)."""
+    line = first_line.strip()
+    for start in [0] + [m.end() for m in re.finditer(r"[.?!]\s+", line)]:
+        name = _answering_name(line[start:])
+        if name:
+            return name
+    return None
+
+
+def _answering_name(sentence: str) -> str | None:
+    m = _OPENING.match(sentence)
+    if not m or not _AFTER_NAME.match(sentence[m.end(1):]):
         return None
     name = m.group(1)
     words = name.split()

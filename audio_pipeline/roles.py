@@ -39,7 +39,8 @@ CUSTOMER_CUES = openings.CUSTOMER_CUES
 IVR_CUES: tuple[tuple[str, float], ...] = (
     (r"\b(press|dial|say) (one|two|three|four|five|six|seven|eight|nine|zero|\d)\b", 2),
     (r"\byour call is important\b", 2),
-    (r"\b(calls?|conversation) (may|will) be (recorded|monitored)\b", 2),
+    (r"\b(calls?|conversation) (are|is|may be|will be|might be|could be) (recorded|monitored)\b", 2),
+    (r"\bcaller number\b|\bin the queue\b|\bplease hold while\b", 2),
     (r"\bfor (quality|training) (and|or) (training|quality)\b", 1),
     (r"\bnext available (agent|representative|advisor|operator)\b", 2),
     (r"\b(menu|options) ha(ve|s) changed\b", 2),
@@ -152,7 +153,10 @@ def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     agent = ranked[0]
     best = max(agent_cues(agent, by_label[agent], _call_start(by_label)), key=lambda c: (c.weight, -c.start))
     method = "greeting" if best.weight >= 3 else "introduction"
-    confidence = min(0.99, 0.6 + 0.08 * lead)
+    # an agent who answers speaks first; phrases that pick the second voice decide less surely
+    # (outbound calls, or a caller who introduces themselves)
+    first = agent == min(labels, key=lambda lb: _first_start(by_label[lb]))
+    confidence = min(0.99, 0.6 + 0.08 * lead - (0.0 if first else 0.1))
     return _Pick(agent, method, confidence, f'{agent} at {best.start:.1f} s: "{best.phrase}"')
 
 
@@ -185,8 +189,11 @@ def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
 
 
 def _is_ivr(utterances: Sequence[Spoken]) -> bool:
+    # a recorded prompt may thank the caller or welcome them, but never introduces a person
     prompt = _points(find_cues("", utterances, IVR_CUES))
-    return prompt >= DECISIVE and prompt > _points(find_cues("", utterances, AGENT_CUES))
+    agent = agent_cues("", utterances)
+    introduces = any(c.weight == 2 for c in agent)
+    return prompt >= DECISIVE and (prompt > _points(agent) or not introduces)
 
 
 def _gap(a: Spoken, b: Spoken) -> float:
