@@ -229,7 +229,7 @@ def _span_db(db: np.ndarray, start: float, end: float) -> float:
 class ChannelEnergy:
     """Frame energies of one channel and of the other party's channel, how loud the other party's
     echo is on this one (`coupling_db`, negative) and how late it arrives (`delay` frames), and the
-    level this channel would have from that echo and its own noise floor alone (`echo_db`)."""
+    level that echo has on this channel frame by frame (`echo_db`)."""
 
     own_db: np.ndarray
     other_db: np.ndarray
@@ -287,8 +287,8 @@ def echo_delay(own_db: np.ndarray, other_db: np.ndarray, talking: np.ndarray) ->
 def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     """Echo coupling = median level difference to the delay-compensated other channel while the
     other party talks clearly (robust to the few frames where both talk at once; low, ≈ noise −
-    speech, on a channel with no echo). The expected echo adds the channel's own noise floor, so
-    a noisy line's hiss is never taken for the other party's echo, nor its echo for speech."""
+    speech, on a channel with no echo), measured on the power above the channel's noise floor, so
+    a noisy line's hiss is never taken for the other party's echo."""
     thr = _speech_threshold(other_db)
     talking = other_db > thr
     if not talking.any():
@@ -301,8 +301,9 @@ def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     # the echo's own power: what the channel carries above its noise floor (hiss must not count as echo)
     above = 10.0 * np.log10(np.maximum(10.0 ** (own_db / 10.0) - 10.0 ** (floor / 10.0), 1e-12))
     coupling = min(float(np.median(above[ref] - other[ref])) if ref.any() else -60.0, MIN_COUPLING)
-    echo = 10.0 * np.log10(10.0 ** ((other + coupling) / 10.0) + 10.0 ** (floor / 10.0))
-    return ChannelEnergy(own_db, other_db, coupling, d, echo, _delayed(talking, d, False))
+    # the noise floor is left out of the expected echo: the margin guards against echo, and the
+    # speech threshold already guards against hiss (both at once left no speech on a 10 dB line)
+    return ChannelEnergy(own_db, other_db, coupling, d, other + coupling, _delayed(talking, d, False))
 
 
 def is_crosstalk(word: Word, energy: ChannelEnergy, margin_db: float) -> bool:
