@@ -54,3 +54,10 @@ def test_mono_rttm_comes_from_speech_turns_not_words():
                      "SPEAKER call_one 1 4.000 2.000 <NA> <NA> customer <NA> <NA>"]
     stereo = replace(review, speaker_turns=())
     assert review_to_rttm(stereo).splitlines() == ["SPEAKER call_one 1 1.000 2.000 <NA> <NA> agent <NA> <NA>"]
+
+
+def test_drawn_out_vocalisations_are_backchannels(cfg):
+    call = conv(utt("customer", 0.0, 6.0, "the whole amount shows up twice on my statement again"),
+                utt("agent", 2.0, 2.4, "MMMM."), utt("agent", 7.0, 9.0, "let me look at that"))
+    ta = analyze_turns(call, cfg.turns, cfg.severity)
+    assert _types(ta, "backchannel") == [(2.0, 2.4)] and not _types(ta, "interruption")

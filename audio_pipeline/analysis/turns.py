@@ -83,9 +83,10 @@ def is_backchannel_text(turn: Turn, opts: TurnOptions) -> bool:
 
 
 def _covered_by_phrases(text: str, phrases: Sequence[str]) -> bool:
-    """True when `text` is a concatenation of listed phrases ("yeah right okay")."""
-    tokens = text.split()
-    vocab = {tuple(normalise(p).split()) for p in phrases}
+    """True when `text` is a concatenation of listed phrases ("yeah right okay"); drawn-out
+    vocalisations match their short form (ASR writes "MMMM", "uhhh", "hmmmm")."""
+    tokens = [_squeeze(t) for t in text.split()]
+    vocab = {tuple(_squeeze(t) for t in normalise(p).split()) for p in phrases}
     longest = max((len(p) for p in vocab), default=1)
     reachable = [True] + [False] * len(tokens)
     for i in range(len(tokens)):
@@ -94,6 +95,10 @@ def _covered_by_phrases(text: str, phrases: Sequence[str]) -> bool:
                 if tuple(tokens[i:i + n]) in vocab:
                     reachable[i + n] = True
     return reachable[-1]
+
+
+def _squeeze(token: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", token)
 
 
 def _holder(turn: Turn, others: Sequence[Turn]) -> Turn | None:
