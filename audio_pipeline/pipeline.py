@@ -19,7 +19,7 @@ from .audio import Audio, AudioError
 from .config import Config
 from .review import build_review
 from .transcribe import (Transcriber, WhisperTranscriber, channel_energies, clean_segments, snap_to_energy,
-                         speech_mask, to_utterances, unheard_acknowledgements)
+                         speech_mask, speech_spans, to_utterances, unheard_acknowledgements)
 from .voice_activity import band_limit, signal_speech
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
@@ -90,7 +90,9 @@ class Reviewer:
         return self._language
 
     # -- stages ---------------------------------------------------------------------------
-    def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
+    def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress
+                           ) -> tuple[list[Utterance], tuple[tuple[str, float, float], ...]]:
+        """The parties' utterances, and where each party's own (echo-guarded) speech is."""
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
         # energies on the speech band: mains hum and rumble must not read as anyone's voice
         lo, hi = self.cfg.activity.band_low, self.cfg.activity.band_high
@@ -106,8 +108,9 @@ class Reviewer:
             segments = snap_to_energy(segments, masks[role])
             heard[role] = to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         agent, customer, reach = heard["agent"], heard["customer"], self.cfg.turns.segment_join_gap
+        voices = tuple((role, a_, b_) for role in masks for a_, b_ in speech_spans(masks[role], 0.05))
         return (agent + customer + unheard_acknowledgements(masks["agent"], agent, customer, "agent", reach)
-                + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach))
+                + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach)), voices
 
     def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
                          agent_speaker: str | None
@@ -146,7 +149,7 @@ class Reviewer:
         layout, why = ("mono", "") if a.channels == 1 or force_mono else stereo_layout(a, cmap, cfg)
         roles, speaker_turns = None, ()
         if layout == "stereo":
-            utterances = self._transcribe_stereo(a, cmap, progress)
+            utterances, voices = self._transcribe_stereo(a, cmap, progress)
             voiced = [a.channel(cmap.agent), a.channel(cmap.customer)]
         else:
             if why:
@@ -160,7 +163,10 @@ class Reviewer:
 
                 notes.append(uncertain_finding(roles, a.duration))
         speech = signal_speech(voiced, a.sample_rate, cfg.activity) if cfg.activity.enabled else None
-        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration, speech)
+        if layout != "stereo":
+            voices = tuple((who, s, e) for s, e, who in speaker_turns)
+        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration, speech,
+                            voices if cfg.activity.enabled else None)
         progress("analysing")
         ta = analyze_turns(conv, cfg.turns, cfg.severity)
         language, lang_metrics = ([], None)

@@ -46,6 +46,9 @@ class Conversation:
     # where the signal carries speech by voice activity (any party), whether or not the ASR worded
     # it; None when only words are known (a transcript reviewed without audio)
     speech: tuple[tuple[float, float], ...] | None = None
+    # each party's own speech by the signal, (speaker, start, end): stereo from its channel's
+    # echo-guarded energy, mono from the diarization's turns; None when only words are known
+    voices: tuple[tuple[str, float, float], ...] | None = None
 
     def of(self, speaker: str) -> tuple[Utterance, ...]:
         return tuple(u for u in self.utterances if u.speaker == speaker)

@@ -61,3 +61,15 @@ def test_drawn_out_vocalisations_are_backchannels(cfg):
                 utt("agent", 2.0, 2.4, "MMMM."), utt("agent", 7.0, 9.0, "let me look at that"))
     ta = analyze_turns(call, cfg.turns, cfg.severity)
     assert _types(ta, "backchannel") == [(2.0, 2.4)] and not _types(ta, "interruption")
+
+
+def test_cut_in_over_the_holders_unworded_last_words_is_an_interruption(cfg):
+    # the customer's last words (8.0-9.2 s) got no word timing; the signal has them under the cut-in
+    call = conv(utt("customer", 2.0, 8.0, "I restart it every single night and still"),
+                utt("agent", 8.2, 12.0, "as I already told you it needs a full reset"), duration=13.0)
+    assert not _types(analyze_turns(call, cfg.turns, cfg.severity), "interruption")
+    heard = replace(call, voices=(("customer", 2.0, 9.2), ("agent", 8.2, 12.0)))
+    assert _types(analyze_turns(heard, cfg.turns, cfg.severity), "interruption") == [(8.2, 9.2)]
+    # the holder's later, separate speech is not part of the overlap
+    later = replace(call, voices=(("customer", 2.0, 8.0), ("customer", 10.0, 11.0), ("agent", 8.2, 12.0)))
+    assert not _types(analyze_turns(later, cfg.turns, cfg.severity), "interruption")

@@ -135,18 +135,54 @@ def _fmt_words(words: Sequence[Word], limit: int = 12) -> str:
     return text + ("…" if len(words) > limit else "")
 
 
+def voiced(voices: Sequence[tuple[str, float, float]] | None, speaker: str) -> list[Span]:
+    return timeline.merge((a, b) for who, a, b in voices or () if who == speaker)
+
+
+def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: float) -> float:
+    """Seconds both parties' own speech is on from the cut-in until the holder stops: the signal
+    sees the holder's last words run under the cut-in even when the ASR gave them no timing
+    there. Only the holder's speech continuous with its turn counts (pauses under `reach`)."""
+    own, theirs = voice.get(t.speaker, []), voice.get(holder.speaker, [])
+    if not own or not theirs:
+        return 0.0
+    tail = [s for s in timeline.merge(timeline.clip(theirs, holder.start, t.end), reach) if s[0] <= holder.end]
+    if not tail:
+        return 0.0
+    stop = min(t.end, tail[-1][1])
+    return timeline.total(timeline.intersect(timeline.clip(own, t.start, stop), timeline.clip(theirs, t.start, stop)))
+
+
+def _voiced_holder(t: Turn, others: Sequence[Turn], voice: dict[str, list[Span]], reach: float) -> Turn | None:
+    """The other party's turn whose words ended before `t` started but whose voice ran on under
+    it (its last words got no timing)."""
+    before = [o for o in others if o.end <= t.start]
+    if not before:
+        return None
+    last = before[-1]
+    tail = [s for s in timeline.merge(timeline.clip(voice.get(last.speaker, []), last.start, t.end), reach)
+            if s[0] <= last.end]
+    return last if tail and tail[-1][1] > t.start else None
+
+
 def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
-                       opts: TurnOptions, sev: SeverityOptions) -> list[Finding]:
+                       opts: TurnOptions, sev: SeverityOptions,
+                       voice: dict[str, list[Span]] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     for speaker in PARTIES:
         count = 0
         for t in turns[speaker]:
             holder = _holder(t, turns[_other(speaker)])
+            if holder is None and voice:
+                holder = _voiced_holder(t, turns[_other(speaker)], voice, opts.activity_join)
             if t.backchannel or holder is None:
                 continue
             overlap = timeline.total(timeline.clip(act[_other(speaker)], t.start, min(holder.end, t.end)))
+            if voice:
+                overlap = max(overlap, signal_overlap(t, holder, voice, opts.activity_join))
             # the interrupter must still be talking once the other has stopped: they took the floor
-            took_floor = t.end >= holder.end + opts.floor_taken_min_after
+            holder_end = max(holder.end, t.start + overlap)
+            took_floor = t.end >= holder_end + opts.floor_taken_min_after
             if overlap < opts.interruption_min_overlap - 1e-9 or not took_floor:
                 continue
             count += 1
@@ -289,7 +325,8 @@ def analyze_turns(conv: Conversation, opts: TurnOptions, sev: SeverityOptions) -
     signal = timeline.merge(conv.speech) if conv.speech is not None else None
     speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join)
                             + list(signal or ()))
-    findings = (find_interruptions(turns, act, opts, sev) + find_backchannels(turns)
+    voice = {s: voiced(conv.voices, s) for s in PARTIES} if conv.voices is not None else None
+    findings = (find_interruptions(turns, act, opts, sev, voice) + find_backchannels(turns)
                 + find_dead_air(conv, speech, turns["agent"], opts, sev)
                 + find_slow_responses(turns, opts, sev, signal) + find_monologues(turns["agent"], opts, sev))
     return TurnAnalysis(turns=turns, activity=act, findings=sorted(findings, key=lambda f: (f.start, f.type)))
