@@ -73,3 +73,10 @@ def test_cut_in_over_the_holders_unworded_last_words_is_an_interruption(cfg):
     # the holder's later, separate speech is not part of the overlap
     later = replace(call, voices=(("customer", 2.0, 8.0), ("customer", 10.0, 11.0), ("agent", 8.2, 12.0)))
     assert not _types(analyze_turns(later, cfg.turns, cfg.severity), "interruption")
+
+
+def test_cut_in_whose_first_words_got_no_timing_starts_at_its_voice(cfg):
+    call = conv(utt("customer", 10.0, 12.7, "sure it's seven three nine five five one"),
+                utt("agent", 13.05, 14.7, "and the email on file is still correct"), duration=16.0)
+    heard = replace(call, voices=(("customer", 10.0, 13.2), ("agent", 12.27, 14.7)))
+    assert _types(analyze_turns(heard, cfg.turns, cfg.severity), "interruption") == [(12.27, 13.2)]

@@ -143,14 +143,26 @@ def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: f
     """Seconds both parties' own speech is on from the cut-in until the holder stops: the signal
     sees the holder's last words run under the cut-in even when the ASR gave them no timing
     there. Only the holder's speech continuous with its turn counts (pauses under `reach`)."""
-    own, theirs = voice.get(t.speaker, []), voice.get(holder.speaker, [])
+    start = voice_onset(t, holder, voice, reach)
+    # energy runs break at every syllable gap; pauses under `reach` are inside speech (as for words)
+    own, theirs = timeline.merge(voice.get(t.speaker, []), reach), timeline.merge(voice.get(holder.speaker, []), reach)
     if not own or not theirs:
         return 0.0
     tail = [s for s in timeline.merge(timeline.clip(theirs, holder.start, t.end), reach) if s[0] <= holder.end]
     if not tail:
         return 0.0
     stop = min(t.end, tail[-1][1])
-    return timeline.total(timeline.intersect(timeline.clip(own, t.start, stop), timeline.clip(theirs, t.start, stop)))
+    return timeline.total(timeline.intersect(timeline.clip(own, start, stop), timeline.clip(theirs, start, stop)))
+
+
+def voice_onset(t: Turn, holder: Turn, voice: dict[str, list[Span]] | None, reach: float) -> float:
+    """Where the cut-in's voice really starts: the ASR often gives no words to its first ones
+    under the other party's speech. Never before the holder's turn began."""
+    if not voice:
+        return t.start
+    runs = timeline.merge(timeline.clip(voice.get(t.speaker, []), holder.start, t.start + reach), reach)
+    run = next((r for r in runs if r[0] <= t.start + reach and r[1] >= t.start), None)
+    return min(t.start, max(run[0], holder.start)) if run else t.start
 
 
 def _voiced_holder(t: Turn, others: Sequence[Turn], voice: dict[str, list[Span]], reach: float) -> Turn | None:
@@ -162,7 +174,7 @@ def _voiced_holder(t: Turn, others: Sequence[Turn], voice: dict[str, list[Span]]
     last = before[-1]
     tail = [s for s in timeline.merge(timeline.clip(voice.get(last.speaker, []), last.start, t.end), reach)
             if s[0] <= last.end]
-    return last if tail and tail[-1][1] > t.start else None
+    return last if tail and tail[-1][1] > voice_onset(t, last, voice, reach) else None
 
 
 def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
@@ -178,10 +190,12 @@ def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
             if t.backchannel or holder is None:
                 continue
             overlap = timeline.total(timeline.clip(act[_other(speaker)], t.start, min(holder.end, t.end)))
+            onset = t.start
             if voice:
                 overlap = max(overlap, signal_overlap(t, holder, voice, opts.activity_join))
+                onset = voice_onset(t, holder, voice, opts.activity_join)
             # the interrupter must still be talking once the other has stopped: they took the floor
-            holder_end = max(holder.end, t.start + overlap)
+            holder_end = max(holder.end, onset + overlap)
             took_floor = t.end >= holder_end + opts.floor_taken_min_after
             if overlap < opts.interruption_min_overlap - 1e-9 or not took_floor:
                 continue
@@ -192,7 +206,7 @@ def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
                         else sev.interruption)
             who, whom = speaker.capitalize(), _other(speaker)
             findings.append(Finding(
-                type="interruption", speaker=speaker, start=t.start, end=t.start + overlap,
+                type="interruption", speaker=speaker, start=onset, end=onset + overlap,
                 severity=severity,  # type: ignore[arg-type]
                 message=f"{who} cut in while the {whom} was mid-sentence ({overlap:.1f} s of overlap)",
                 evidence=f"{whom}: …{_fmt_words(before)} [{_fmt_words(cut)}] / {speaker}: {_fmt_words(t.words)}",
