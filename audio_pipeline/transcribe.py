@@ -297,7 +297,10 @@ def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     other = _delayed(other_db, d, float(np.min(other_db)))
     clear = _delayed(other_db > thr + 6.0, d, False)
     ref = clear if clear.sum() >= 50 else _delayed(talking, d, False)
-    floor = float(np.percentile(own_db, 10))
+    # the line's noise floor: where neither party talks (a channel without such frames has none to
+    # subtract; its quietest frames may be the echo itself)
+    quiet = ~talking & (own_db <= _speech_threshold(own_db))
+    floor = float(np.median(own_db[quiet])) if quiet.sum() >= 50 else -120.0
     # the echo's own power: what the channel carries above its noise floor (hiss must not count as echo)
     above = 10.0 * np.log10(np.maximum(10.0 ** (own_db / 10.0) - 10.0 ** (floor / 10.0), 1e-12))
     coupling = min(float(np.median(above[ref] - other[ref])) if ref.any() else -60.0, MIN_COUPLING)
