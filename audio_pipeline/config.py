@@ -158,6 +158,19 @@ class DiarizationOptions:
     refine_window: float = 1.5
     refine_hop: float = 1.0
     refine_split: bool = True
+    roles_min_confidence: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityOptions:
+    """Voice activity from the signal (voice_activity.py): where anyone talks, worded or not."""
+
+    enabled: bool
+    band_low: float
+    band_high: float
+    vad_threshold: float
+    min_speech: float
+    min_silence: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +227,7 @@ class Config:
     diarization: DiarizationOptions
     batch: BatchOptions
     stream: StreamOptions
+    activity: ActivityOptions
     raw: Mapping[str, Any]
 
     def fingerprint(self) -> str:

@@ -68,7 +68,7 @@ def review_to_dict(review: Review) -> dict:
     if review.roles is not None:
         r = review.roles
         d["roles"] = {"mapping": dict(r.mapping), "method": r.method, "confidence": round(r.confidence, 3),
-                      "evidence": r.evidence}
+                      "evidence": r.evidence, "uncertain": r.uncertain}
     return d
 
 
@@ -127,7 +127,8 @@ def review_to_markdown(review: Review) -> str:
     if review.roles is not None:
         r = review.roles
         lines.append(f"- roles: {', '.join(f'{k}→{v}' for k, v in r.mapping.items())} "
-                     f"({r.method}, confidence {r.confidence:.2f}{'; ' + r.evidence if r.evidence else ''})")
+                     f"({'UNCERTAIN, ' if r.uncertain else ''}{r.method}, confidence {r.confidence:.2f}"
+                     f"{'; ' + r.evidence if r.evidence else ''})")
     lines += ["", "## Findings", "", *_md_findings(review), "", "## Empathy", "", *_md_empathy(review),
               "", "## Transcript", ""]
     lines += [f"**[{mmss(u.start)}] {u.speaker}:** {u.text}  " for u in review.utterances] or ["(no speech)"]
@@ -135,9 +136,12 @@ def review_to_markdown(review: Review) -> str:
 
 
 def review_to_rttm(review: Review) -> str:
+    """Who spoke when. Mono: the diarization's speech turns (short turns and overlapped speech that
+    got no words are speech too); stereo: the parties' utterances."""
     uri = Path(review.audio.path).stem.replace(" ", "_")
-    return "".join(f"SPEAKER {uri} 1 {u.start:.3f} {u.end - u.start:.3f} <NA> <NA> {u.speaker} <NA> <NA>\n"
-                   for u in review.utterances)
+    turns = review.speaker_turns or tuple((u.start, u.end, u.speaker) for u in review.utterances)
+    return "".join(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {who} <NA> <NA>\n"
+                   for start, end, who in sorted(turns))
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -21,7 +21,8 @@ from .device import load_transcriber, torch_device
 from .hold_guard import drop_invented
 from .review import build_review
 from .transcribe import (Transcriber, channel_energies, clean_segments, snap_to_energy,
-                         speech_mask, to_utterances, unheard_acknowledgements)
+                         speech_mask, speech_spans, to_utterances, unheard_acknowledgements)
+from .voice_activity import band_limit, signal_speech
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,14 @@ class Reviewer:
         return self._language
 
     # -- stages ---------------------------------------------------------------------------
-    def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress) -> list[Utterance]:
+    def _transcribe_stereo(self, a: Audio, cmap: ChannelMap, progress: Progress
+                           ) -> tuple[list[Utterance], tuple[tuple[str, float, float], ...]]:
+        """The parties' utterances, and where each party's own (echo-guarded) speech is."""
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-        energy = dict(zip(("agent", "customer"), channel_energies(agent, customer, a.sample_rate)))
+        # energies on the speech band: mains hum and rumble must not read as anyone's voice
+        lo, hi = self.cfg.activity.band_low, self.cfg.activity.band_high
+        energy = dict(zip(("agent", "customer"), channel_energies(
+            band_limit(agent, a.sample_rate, lo, hi), band_limit(customer, a.sample_rate, lo, hi), a.sample_rate)))
         progress("transcribing both channels")
         margin = self.cfg.asr.crosstalk_margin_db
         masks = {role: speech_mask(energy[role], margin) for role in energy}
@@ -116,11 +122,13 @@ class Reviewer:
             segments = snap_to_energy(segments, masks[role])
             heard[role] = to_utterances(segments, role, self.cfg.turns.segment_join_gap)
         agent, customer, reach = heard["agent"], heard["customer"], self.cfg.turns.segment_join_gap
+        voices = tuple((role, a_, b_) for role in masks for a_, b_ in speech_spans(masks[role], 0.05))
         return (agent + customer + unheard_acknowledgements(masks["agent"], agent, customer, "agent", reach)
-                + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach))
+                + unheard_acknowledgements(masks["customer"], customer, agent, "customer", reach)), voices
 
     def _transcribe_mono(self, samples: np.ndarray, sr: int, progress: Progress,
-                         agent_speaker: str | None) -> tuple[list[Utterance], RoleDecision]:
+                         agent_speaker: str | None
+                         ) -> tuple[list[Utterance], RoleDecision, tuple[tuple[float, float, str], ...]]:
         """Diarize, transcribe the mix once, give each word to the voice it overlaps most, split at
         speaker changes, then decide which voice is the agent."""
         from .diarize import attribute_words, overlapped_utterances, split_utterances
@@ -141,7 +149,8 @@ class Reviewer:
         opts = replace(self.cfg.diarization, agent_speaker=agent_speaker) if agent_speaker else self.cfg.diarization
         decision = assign_roles(by_label, opts)
         utterances = [replace(u, speaker=decision.mapping.get(u.speaker, "other")) for u in labelled]
-        return utterances, decision
+        turns = tuple((t.start, t.end, decision.mapping.get(t.speaker, "other")) for t in dia.turns)
+        return utterances, decision, turns
 
     def review_transcript(self, path: str | Path, progress: Progress = lambda stage: None) -> Review:
         """The same analysis over an existing transcript (transcript.py): no audio, no ASR."""
@@ -172,17 +181,27 @@ class Reviewer:
                            max_channels=64 if channels else cfg.audio.max_channels_without_mapping)
         notes: list[Finding] = []
         layout, why = ("mono", "") if a.channels == 1 or force_mono else stereo_layout(a, cmap, cfg)
-        roles = None
+        roles, speaker_turns = None, ()
         if layout == "stereo":
-            utterances = self._transcribe_stereo(a, cmap, progress)
+            utterances, voices = self._transcribe_stereo(a, cmap, progress)
+            voiced = [a.channel(cmap.agent), a.channel(cmap.customer)]
         else:
             if why:
                 log.warning("%s: %s; reviewing it as a mono recording", a.path, why)
                 notes.append(_layout_note(why, a.duration))
             mono = a.mono() if a.channels == 1 or force_mono or "same mix" in why else _loud_channel(a, cmap)
-            utterances, roles = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
+            utterances, roles, speaker_turns = self._transcribe_mono(mono, a.sample_rate, progress, agent_speaker)
+            voiced = [mono]
+            if roles.uncertain:
+                from .roles import uncertain_finding
+
+                notes.append(uncertain_finding(roles, a.duration))
         utterances = drop_invented(utterances, cfg.asr.invented_gap, cfg.asr.invented_probability_max)
-        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration)
+        speech = signal_speech(voiced, a.sample_rate, cfg.activity) if cfg.activity.enabled else None
+        if layout != "stereo":
+            voices = tuple((who, s, e) for s, e, who in speaker_turns)
+        conv = Conversation(tuple(sorted(utterances, key=lambda u: (u.start, u.end))), a.duration, speech,
+                            voices if cfg.activity.enabled else None)
         progress("analysing")
         ta = analyze_turns(conv, cfg.turns, cfg.severity)
         language, lang_metrics = ([], None)
@@ -193,7 +212,8 @@ class Reviewer:
         models = ModelInfo(asr=self.transcriber.name,
                            diarization=self._diarizer.name if layout == "mono" and self._diarizer else None,
                            device=self.device)
-        return build_review(info, models, conv, ta, cfg, language + notes, lang_metrics, roles)
+        review = build_review(info, models, conv, ta, cfg, language + notes, lang_metrics, roles)
+        return replace(review, speaker_turns=speaker_turns)
 
 
 def _loud_channel(a: Audio, cmap: ChannelMap) -> np.ndarray:

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
+from . import openings
 from .config import DiarizationOptions
-from .types import Role, RoleDecision
+from .types import Finding, Role, RoleDecision
 
 log = logging.getLogger(__name__)
 
@@ -31,38 +32,15 @@ class Spoken(Protocol):
     def text(self) -> str: ...
 
 
-# (pattern, weight). Weights are "points": 3 = a greeting only an agent says, 2 = an introduction
-# (a customer may say "my name is" too), 1 = typical of the side but not decisive.
-AGENT_CUES: tuple[tuple[str, float], ...] = (
-    (r"\bthank(s| you) for (calling|contacting|holding|your patience)\b", 3),
-    (r"\bhow (can|may|might) i (help|assist)\b", 3),
-    (r"\bwhat can i (do|help) (for|with)\b", 3),
-    (r"\b(welcome to|you'?ve reached|you are through to|you'?re through to)\b", 3),
-    (r"\bmy name is\b", 2),
-    (r"\bthis is \w+( \w+)? (from|with|at|of) \w+", 2),
-    (r"^\W*(hi|hello|good (morning|afternoon|evening))?\W*(this is )?\w+ speaking\b", 2),
-    (r"\b(am i|are you|i'?m) speaking (with|to)\b", 2),
-    (r"\bis there anything else (i|we) can\b", 2),
-    (r"\b(can|could|may) i (have|get|take) your (name|account|order|phone|date of birth|email|postcode|zip)", 1),
-    (r"\b(confirm|verify) your\b", 1),
-    (r"\blet me (check|look|pull|see|find|transfer)\b", 1),
-    (r"\b(i|we) apologi[sz]e for\b", 1),
-    (r"\bhave a (great|good|nice|wonderful) (day|evening|afternoon|weekend)\b", 1),
-)
-CUSTOMER_CUES: tuple[tuple[str, float], ...] = (
-    (r"\bi'?m calling (about|because|to|regarding|for)\b", 2),
-    (r"\bi (called|am calling|was calling)\b", 1),
-    (r"\bi have (a|an) (problem|question|issue|complaint)\b", 1),
-    (r"\b(can|could) you help me\b", 1),
-    (r"\bi'?ve been (waiting|charged|trying|on hold)\b", 1),
-    (r"\bi (want|would like|need) to (cancel|return|complain|speak|change|close|report)\b", 1),
-    (r"\bmy (bill|order|account|package|card|internet|refund|delivery|subscription)\b", 1),
-)
+# (pattern, weight) families for greetings, introductions and a caller's business: openings.py
+AGENT_CUES = openings.AGENT_CUES
+CUSTOMER_CUES = openings.CUSTOMER_CUES
 # Recorded prompts: said by an IVR, never by a person in the conversation.
 IVR_CUES: tuple[tuple[str, float], ...] = (
     (r"\b(press|dial|say) (one|two|three|four|five|six|seven|eight|nine|zero|\d)\b", 2),
     (r"\byour call is important\b", 2),
-    (r"\b(calls?|conversation) (may|will) be (recorded|monitored)\b", 2),
+    (r"\b(calls?|conversation) (are|is|may be|will be|might be|could be) (recorded|monitored)\b", 2),
+    (r"\bcaller number\b|\bin the queue\b|\bplease hold while\b", 2),
     (r"\bfor (quality|training) (and|or) (training|quality)\b", 1),
     (r"\bnext available (agent|representative|advisor|operator)\b", 2),
     (r"\b(menu|options) ha(ve|s) changed\b", 2),
@@ -96,6 +74,25 @@ def find_cues(label: str, utterances: Sequence[Spoken], cues: Sequence[tuple[str
             if m:
                 found.append(Cue(label, m.group(0).strip(), weight, u.start))
     return found
+
+
+OPENING_WINDOW = 20.0  # seconds after the call's first speech in which a line can be the answering line
+
+
+def agent_cues(label: str, utterances: Sequence[Spoken], call_start: float = 0.0) -> list[Cue]:
+    """Agent phrases, plus the answering shape of the voice's first line when the call opens with it
+    ("Acme Energy, Priya speaking"): casing and punctuation as the ASR wrote them."""
+    found = find_cues(label, utterances, AGENT_CUES)
+    first = min(utterances, key=lambda u: u.start, default=None)
+    if first is not None and first.start <= call_start + OPENING_WINDOW:
+        name = openings.answering_shape(first.text)
+        if name:
+            found.append(Cue(label, f"{name}, …", openings.OPENING_WEIGHT, first.start))
+    return found
+
+
+def _call_start(by_label: Mapping[str, Sequence[Spoken]]) -> float:
+    return min((_first_start(us) for us in by_label.values()), default=0.0)
 
 
 def _points(cues: Sequence[Cue]) -> float:
@@ -140,7 +137,8 @@ def _by_override(labels: Sequence[str], forced: str | None) -> _Pick | None:
 
 
 def _net_points(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str]) -> dict[str, float]:
-    return {lb: _points(find_cues(lb, by_label[lb], AGENT_CUES)) - _points(find_cues(lb, by_label[lb], CUSTOMER_CUES))
+    start = _call_start(by_label)
+    return {lb: _points(agent_cues(lb, by_label[lb], start)) - _points(find_cues(lb, by_label[lb], CUSTOMER_CUES))
             for lb in labels}
 
 
@@ -153,9 +151,12 @@ def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     if net[ranked[0]] < DECISIVE or lead < DECISIVE:
         return None
     agent = ranked[0]
-    best = max(find_cues(agent, by_label[agent], AGENT_CUES), key=lambda c: (c.weight, -c.start))
+    best = max(agent_cues(agent, by_label[agent], _call_start(by_label)), key=lambda c: (c.weight, -c.start))
     method = "greeting" if best.weight >= 3 else "introduction"
-    confidence = min(0.99, 0.6 + 0.08 * lead)
+    # an agent who answers speaks first; phrases that pick the second voice decide less surely
+    # (outbound calls, or a caller who introduces themselves)
+    first = agent == min(labels, key=lambda lb: _first_start(by_label[lb]))
+    confidence = min(0.99, 0.6 + 0.08 * lead - (0.0 if first else 0.1))
     return _Pick(agent, method, confidence, f'{agent} at {best.start:.1f} s: "{best.phrase}"')
 
 
@@ -180,14 +181,19 @@ def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
         reasons.append(f"{lead} has more agent phrases")
     agent = max(labels, key=lambda lb: (votes[lb], -_first_start(by_label[lb])))
     others = max((v for lb, v in votes.items() if lb != agent), default=0.0)
-    confidence = 0.5 + 0.4 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
+    # without a greeting even a unanimous vote stays below a decisive phrase's confidence: callers
+    # also speak first, ask questions and talk at length
+    confidence = 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
     method = "first_speaker" if agent == first else "talk_pattern"
     return _Pick(agent, method, round(confidence, 3), "; ".join(reasons))
 
 
 def _is_ivr(utterances: Sequence[Spoken]) -> bool:
+    # a recorded prompt may thank the caller or welcome them, but never introduces a person
     prompt = _points(find_cues("", utterances, IVR_CUES))
-    return prompt >= DECISIVE and prompt > _points(find_cues("", utterances, AGENT_CUES))
+    agent = agent_cues("", utterances)
+    introduces = any(c.weight == 2 for c in agent)
+    return prompt >= DECISIVE and (prompt > _points(agent) or not introduces)
 
 
 def _gap(a: Spoken, b: Spoken) -> float:
@@ -230,8 +236,10 @@ def assign_roles(utterances_by_label: Mapping[str, Sequence[Spoken]], opts: Diar
             mapping[lb] = mapping[_nearest_major(by_label[lb], {m: by_label[m] for m in majors})]
     mapping.update({lb: "customer" for lb in utterances_by_label if lb not in mapping})  # silent labels
     evidence = pick.evidence + _merge_note(minors, mapping, speech, total) + _other_note(mapping, ivr)
+    confidence = max(0.0, min(1.0, pick.confidence))
+    uncertain = pick.method != "override" and confidence < opts.roles_min_confidence
     return RoleDecision(mapping=dict(sorted(mapping.items())), method=pick.method,
-                        confidence=max(0.0, min(1.0, pick.confidence)), evidence=evidence)
+                        confidence=confidence, evidence=evidence, uncertain=uncertain)
 
 
 def _decide(by_label: Mapping[str, Sequence[Spoken]], people: Sequence[str]) -> _Pick:
@@ -257,3 +265,13 @@ def _merge_note(minors: Sequence[str], mapping: Mapping[str, Role], speech: Mapp
 def _other_note(mapping: Mapping[str, Role], ivr: Sequence[str]) -> str:
     return "".join(f"; {lb} kept as other{' (recorded prompt)' if lb in ivr else ''}"
                    for lb, role in sorted(mapping.items()) if role == "other")
+
+
+def uncertain_finding(decision: RoleDecision, duration: float) -> Finding:
+    """The review's own warning that its agent/customer labels are a guess."""
+    agent = next((lb for lb, role in decision.mapping.items() if role == "agent"), "none")
+    return Finding(type="roles_uncertain", speaker=None, start=0.0, end=duration, severity="warning",
+                   message=f"Roles uncertain: {agent} taken as the agent by {decision.method.replace('_', ' ')} "
+                           f"(confidence {decision.confidence:.2f}); check them or pass --agent-speaker",
+                   evidence=decision.evidence, rule="roles.confidence<diarization.roles_min_confidence",
+                   extra={"confidence": round(decision.confidence, 3)})

@@ -228,12 +228,23 @@ def _span_db(db: np.ndarray, start: float, end: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ChannelEnergy:
-    """Frame energies of one channel and of the other party's channel, and how loud the other
-    party's echo is on this one (`coupling_db`, negative)."""
+    """Frame energies of one channel and of the other party's channel, how loud the other party's
+    echo is on this one (`coupling_db`, negative) and how late it arrives (`delay` frames), and the
+    level that echo has on this channel frame by frame (`echo_db`)."""
 
     own_db: np.ndarray
     other_db: np.ndarray
     coupling_db: float
+    delay: int = 0
+    echo_db: np.ndarray | None = None
+    other_talking: np.ndarray | None = None
+
+    def expected_echo(self) -> np.ndarray:
+        return self.echo_db if self.echo_db is not None else self.other_db + self.coupling_db
+
+
+MAX_ECHO_DELAY = 30  # frames (0.3 s): a line echo or acoustic coupling arrives within this
+MIN_COUPLING = -10.0  # dB: an "echo" louder than this is a party's own speech, not leakage
 
 
 def _speech_threshold(db: np.ndarray) -> float:
@@ -242,10 +253,8 @@ def _speech_threshold(db: np.ndarray) -> float:
 
 
 def channel_energies(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[ChannelEnergy, ChannelEnergy]:
-    """Both channels' view of each other, from one energy pass per channel.
-
-    Echo coupling = median level difference while the other party talks: robust to the few
-    frames where both talk at once, and low (≈ noise − speech) on a channel with no echo."""
+    """Both channels' view of each other, from one energy pass per channel (pass them band-limited
+    to the speech band: mains hum and rumble are not anyone's voice)."""
     a_db, b_db = frame_db(a, sample_rate), frame_db(b, sample_rate)
     n = min(len(a_db), len(b_db))
     return _energy(a_db[:n], b_db[:n]), _energy(b_db[:n], a_db[:n])
@@ -255,16 +264,61 @@ def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> Chan
     return channel_energies(own, other, sample_rate)[0]
 
 
+def _delayed(x: np.ndarray, d: int, fill: float) -> np.ndarray:
+    return x if d == 0 else np.concatenate((np.full(d, fill), x[:-d]))
+
+
+def echo_delay(own_db: np.ndarray, other_db: np.ndarray, talking: np.ndarray) -> int:
+    """The lag (frames) at which the other channel's loudness best explains this one's while the
+    other party talks: the echo's travel time. Cross-correlation of the dB envelopes."""
+    best, best_r = 0, -np.inf
+    for d in range(0, min(MAX_ECHO_DELAY, len(own_db) // 4) + 1):
+        m = talking[: len(talking) - d] if d else talking
+        if m.sum() < 50:
+            break
+        x, y = own_db[d:][m], other_db[: len(other_db) - d][m]
+        if x.std() < 1e-6 or y.std() < 1e-6:
+            continue
+        r = float(np.corrcoef(x, y)[0, 1])
+        if r > best_r + 1e-3:
+            best, best_r = d, r
+    return best
+
+
 def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
-    talking = other_db > _speech_threshold(other_db)
-    coupling = float(np.median(own_db[talking] - other_db[talking])) if talking.any() else -60.0
-    return ChannelEnergy(own_db, other_db, min(coupling, -12.0))
+    """Echo coupling = median level difference to the delay-compensated other channel while the
+    other party talks clearly (robust to the few frames where both talk at once; low, ≈ noise −
+    speech, on a channel with no echo), measured on the power above the channel's noise floor, so
+    a noisy line's hiss is never taken for the other party's echo."""
+    thr = _speech_threshold(other_db)
+    talking = other_db > thr
+    if not talking.any():
+        return ChannelEnergy(own_db, other_db, -60.0, 0, None, talking)
+    d = echo_delay(own_db, other_db, talking)
+    other = _delayed(other_db, d, float(np.min(other_db)))
+    clear = _delayed(other_db > thr + 6.0, d, False)
+    ref = clear if clear.sum() >= 50 else _delayed(talking, d, False)
+    # the line's noise floor: where neither party talks (a channel without such frames has none to
+    # subtract; its quietest frames may be the echo itself)
+    quiet = ~talking & (own_db <= _speech_threshold(own_db))
+    floor = float(np.median(own_db[quiet])) if quiet.sum() >= 50 else -120.0
+    # the echo's own power: what the channel carries above its noise floor (hiss must not count as echo)
+    above = 10.0 * np.log10(np.maximum(10.0 ** (own_db / 10.0) - 10.0 ** (floor / 10.0), 1e-12))
+    coupling = min(float(np.median(above[ref] - other[ref])) if ref.any() else -60.0, MIN_COUPLING)
+    # the noise floor is left out of the expected echo: the margin guards against echo, and the
+    # speech threshold already guards against hiss (both at once left no speech on a 10 dB line)
+    return ChannelEnergy(own_db, other_db, coupling, d, other + coupling, _delayed(talking, d, False))
 
 
 def is_crosstalk(word: Word, energy: ChannelEnergy, margin_db: float) -> bool:
-    """A word no louder on its own channel than the other party's echo would be is that echo."""
+    """A word no louder on its own channel than the other party's echo would be is that echo.
+    Only while the other party talks: a faint word in silence is not anyone's echo (kept)."""
+    if energy.other_talking is not None:
+        a, b = int(word.start / FRAME), max(int(word.end / FRAME), int(word.start / FRAME) + 1)
+        if not energy.other_talking[a:b].any():
+            return False
     own = _span_db(energy.own_db, word.start, word.end)
-    return own < _span_db(energy.other_db, word.start, word.end) + energy.coupling_db + margin_db
+    return own < _span_db(energy.expected_echo(), word.start, word.end) + margin_db
 
 
 def clean_segments(segments: Sequence[AsrSegment], opts: AsrOptions,
@@ -290,7 +344,7 @@ def speech_mask(energy: ChannelEnergy, margin_db: float) -> np.ndarray:
     """Frames where this channel carries its own speech: well above its noise floor and louder than
     the other party's echo."""
     own = energy.own_db
-    mask = (own > _speech_threshold(own)) & (own > energy.other_db + energy.coupling_db + margin_db)
+    mask = (own > _speech_threshold(own)) & (own > energy.expected_echo() + margin_db)
     return close_gaps(mask, MASK_HOLE)
 
 

@@ -43,6 +43,12 @@ class Conversation:
 
     utterances: tuple[Utterance, ...]
     duration: float
+    # where the signal carries speech by voice activity (any party), whether or not the ASR worded
+    # it; None when only words are known (a transcript reviewed without audio)
+    speech: tuple[tuple[float, float], ...] | None = None
+    # each party's own speech by the signal, (speaker, start, end): stereo from its channel's
+    # echo-guarded energy, mono from the diarization's turns; None when only words are known
+    voices: tuple[tuple[str, float, float], ...] | None = None
 
     def of(self, speaker: str) -> tuple[Utterance, ...]:
         return tuple(u for u in self.utterances if u.speaker == speaker)
@@ -114,6 +120,7 @@ class RoleDecision:
     method: str
     confidence: float
     evidence: str = ""
+    uncertain: bool = False  # confidence below diarization.roles_min_confidence: do not trust the mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +133,6 @@ class Review:
     flagged: bool
     flag_reasons: tuple[str, ...]
     roles: RoleDecision | None = None
+    # mono: the diarization's speech turns as (start, end, role), worded or not (RTTM is written from
+    # them); empty when the parties come from channels
+    speaker_turns: tuple[tuple[float, float, str], ...] = ()

@@ -5,7 +5,8 @@ backchannels mistaken for interruptions, and WER per speaker.
 
 DIR holds NAME.wav/.flac + NAME.truth.json pairs (default bench/.data/calls, made by
 `make bench-data`; samples/ works too). --mono mixes each call to one channel first, so the
-diarization path is measured on the same calls.
+diarization path is measured on the same calls. After the set, pyannote's real sample call
+(bench/real_call.py): WER per speaker against bare faster-whisper, and the mono RTTM's DER.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 from audio_pipeline.evaluation import Tally, normalise_text, overlap, score  # noqa: E402
 
 # (finding type, speaker or None for any): the rows of the report
@@ -101,17 +103,27 @@ def main() -> None:
     ap.add_argument("dir", nargs="?", type=Path, default=ROOT / "bench/.data/calls")
     ap.add_argument("--mono", action="store_true", help="mix each call to mono and diarize")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--no-real", action="store_true", help="skip pyannote's real sample call")
     args = ap.parse_args()
     calls = sorted(args.dir.glob("*.truth.json"))
     if not calls:
         sys.exit(f"no *.truth.json in {args.dir}: run `make bench-data` first")
     result = evaluate(calls, args.mono)
     report(result, args.mono)
+    if not args.no_real:
+        # real voices beside the synthetic ones (DESIGN §6): pyannote's sample call, one speaker per
+        # channel and mixed, against bare faster-whisper on the same channels
+        import real_call
+
+        print()
+        result["real"] = real_call.evaluate()
+        real_call.report(result["real"])
     if args.json:
         flat = {f"{k}{'/' + s if s else ''}": {"tp": t.tp, "fp": t.fp, "fn": t.fn, "f1": round(t.f1, 4)}
                 for (k, s), t in result["tallies"].items()}
         args.json.write_text(json.dumps({"findings": flat, "wer": result["wer"], "turns_heard": result["turns_heard"],
-                                         "backchannels_as_interruptions": result["backchannels_as_interruptions"]},
+                                         "backchannels_as_interruptions": result["backchannels_as_interruptions"],
+                                         "real": result.get("real")},
                                         indent=2))
 
 

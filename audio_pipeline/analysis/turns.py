@@ -1,8 +1,10 @@
 """Turn-taking analysis: interruptions vs backchannels, dead air and holds, slow responses,
 monologues, and the talk-time metrics (DESIGN §2). Pure functions over a Conversation.
 
-Speech activity comes from word timestamps (not raw VAD), so one party's echo on the other's
-channel, already removed at transcription, cannot create phantom overlaps.
+Who talks when comes from word timestamps (not raw VAD), so one party's echo on the other's
+channel, already removed at transcription, cannot create phantom overlaps. Whether anyone talks at
+all also takes the signal's voice activity (`Conversation.speech`): a silence finding needs both
+to be silent, so speech the ASR did not word is never reported as dead air.
 """
 from __future__ import annotations
 
@@ -81,9 +83,10 @@ def is_backchannel_text(turn: Turn, opts: TurnOptions) -> bool:
 
 
 def _covered_by_phrases(text: str, phrases: Sequence[str]) -> bool:
-    """True when `text` is a concatenation of listed phrases ("yeah right okay")."""
-    tokens = text.split()
-    vocab = {tuple(normalise(p).split()) for p in phrases}
+    """True when `text` is a concatenation of listed phrases ("yeah right okay"); drawn-out
+    vocalisations match their short form (ASR writes "MMMM", "uhhh", "hmmmm")."""
+    tokens = [_squeeze(t) for t in text.split()]
+    vocab = {tuple(_squeeze(t) for t in normalise(p).split()) for p in phrases}
     longest = max((len(p) for p in vocab), default=1)
     reachable = [True] + [False] * len(tokens)
     for i in range(len(tokens)):
@@ -92,6 +95,10 @@ def _covered_by_phrases(text: str, phrases: Sequence[str]) -> bool:
                 if tuple(tokens[i:i + n]) in vocab:
                     reachable[i + n] = True
     return reachable[-1]
+
+
+def _squeeze(token: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", token)
 
 
 def _holder(turn: Turn, others: Sequence[Turn]) -> Turn | None:
@@ -128,18 +135,68 @@ def _fmt_words(words: Sequence[Word], limit: int = 12) -> str:
     return text + ("…" if len(words) > limit else "")
 
 
+def voiced(voices: Sequence[tuple[str, float, float]] | None, speaker: str) -> list[Span]:
+    return timeline.merge((a, b) for who, a, b in voices or () if who == speaker)
+
+
+def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: float) -> float:
+    """Seconds both parties' own speech is on from the cut-in until the holder stops: the signal
+    sees the holder's last words run under the cut-in even when the ASR gave them no timing
+    there. Only the holder's speech continuous with its turn counts (pauses under `reach`)."""
+    start = voice_onset(t, holder, voice, reach)
+    # energy runs break at every syllable gap; pauses under `reach` are inside speech (as for words)
+    own, theirs = timeline.merge(voice.get(t.speaker, []), reach), timeline.merge(voice.get(holder.speaker, []), reach)
+    if not own or not theirs:
+        return 0.0
+    tail = [s for s in timeline.merge(timeline.clip(theirs, holder.start, t.end), reach) if s[0] <= holder.end]
+    if not tail:
+        return 0.0
+    stop = min(t.end, tail[-1][1])
+    return timeline.total(timeline.intersect(timeline.clip(own, start, stop), timeline.clip(theirs, start, stop)))
+
+
+def voice_onset(t: Turn, holder: Turn, voice: dict[str, list[Span]] | None, reach: float) -> float:
+    """Where the cut-in's voice really starts: the ASR often gives no words to its first ones
+    under the other party's speech. Never before the holder's turn began."""
+    if not voice:
+        return t.start
+    runs = timeline.merge(timeline.clip(voice.get(t.speaker, []), holder.start, t.start + reach), reach)
+    run = next((r for r in runs if r[0] <= t.start + reach and r[1] >= t.start), None)
+    return min(t.start, max(run[0], holder.start)) if run else t.start
+
+
+def _voiced_holder(t: Turn, others: Sequence[Turn], voice: dict[str, list[Span]], reach: float) -> Turn | None:
+    """The other party's turn whose words ended before `t` started but whose voice ran on under
+    it (its last words got no timing)."""
+    before = [o for o in others if o.end <= t.start]
+    if not before:
+        return None
+    last = before[-1]
+    tail = [s for s in timeline.merge(timeline.clip(voice.get(last.speaker, []), last.start, t.end), reach)
+            if s[0] <= last.end]
+    return last if tail and tail[-1][1] > voice_onset(t, last, voice, reach) else None
+
+
 def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
-                       opts: TurnOptions, sev: SeverityOptions) -> list[Finding]:
+                       opts: TurnOptions, sev: SeverityOptions,
+                       voice: dict[str, list[Span]] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     for speaker in PARTIES:
         count = 0
         for t in turns[speaker]:
             holder = _holder(t, turns[_other(speaker)])
+            if holder is None and voice:
+                holder = _voiced_holder(t, turns[_other(speaker)], voice, opts.activity_join)
             if t.backchannel or holder is None:
                 continue
             overlap = timeline.total(timeline.clip(act[_other(speaker)], t.start, min(holder.end, t.end)))
+            onset = t.start
+            if voice:
+                overlap = max(overlap, signal_overlap(t, holder, voice, opts.activity_join))
+                onset = voice_onset(t, holder, voice, opts.activity_join)
             # the interrupter must still be talking once the other has stopped: they took the floor
-            took_floor = t.end >= holder.end + opts.floor_taken_min_after
+            holder_end = max(holder.end, onset + overlap)
+            took_floor = t.end >= holder_end + opts.floor_taken_min_after
             if overlap < opts.interruption_min_overlap - 1e-9 or not took_floor:
                 continue
             count += 1
@@ -149,7 +206,7 @@ def find_interruptions(turns: dict[str, list[Turn]], act: dict[str, list[Span]],
                         else sev.interruption)
             who, whom = speaker.capitalize(), _other(speaker)
             findings.append(Finding(
-                type="interruption", speaker=speaker, start=t.start, end=t.start + overlap,
+                type="interruption", speaker=speaker, start=onset, end=onset + overlap,
                 severity=severity,  # type: ignore[arg-type]
                 message=f"{who} cut in while the {whom} was mid-sentence ({overlap:.1f} s of overlap)",
                 evidence=f"{whom}: …{_fmt_words(before)} [{_fmt_words(cut)}] / {speaker}: {_fmt_words(t.words)}",
@@ -218,15 +275,34 @@ def response_gaps(turns: dict[str, list[Turn]]) -> list[tuple[Turn, Turn, float]
     return out
 
 
-def find_slow_responses(turns: dict[str, list[Turn]], opts: TurnOptions,
-                        sev: SeverityOptions) -> list[Finding]:
-    # a silence long enough to be dead air is reported as dead air only (never both)
-    return [Finding(type="slow_response", speaker="agent", start=cust.end, end=reply.start,
-                    severity=sev.slow_response,  # type: ignore[arg-type]
-                    message=f"Agent took {gap:.1f} s to respond to the customer",
-                    evidence=f"customer: …{_fmt_words(cust.words[-8:])} / agent: {_fmt_words(reply.words)}",
-                    rule=f"slow_response.gap>={opts.slow_response_min:g}s")
-            for cust, reply, gap in response_gaps(turns) if opts.slow_response_min <= gap < opts.dead_air_min]
+def waiting_silence(start: float, end: float, signal: Sequence[Span] | None) -> Span | None:
+    """The silence the agent's reply at `end` follows, inside the word gap [start, end]: the last
+    stretch of it where the signal carries no speech (speech the ASR did not word, an "um" before
+    the reply, ends the customer's wait there). None when the signal has speech up to the reply."""
+    if end <= start:
+        return None
+    if signal is None:
+        return (start, end)
+    quiet = timeline.gaps(timeline.clip(signal, start, end), start, end)
+    return quiet[-1] if quiet else None
+
+
+def find_slow_responses(turns: dict[str, list[Turn]], opts: TurnOptions, sev: SeverityOptions,
+                        signal: Sequence[Span] | None = None) -> list[Finding]:
+    findings = []
+    for cust, reply, _ in response_gaps(turns):
+        silence = waiting_silence(cust.end, reply.start, signal)
+        gap = silence[1] - silence[0] if silence else 0.0
+        # a silence long enough to be dead air is reported as dead air only (never both)
+        if silence is None or not opts.slow_response_min <= gap < opts.dead_air_min:
+            continue
+        findings.append(Finding(
+            type="slow_response", speaker="agent", start=silence[0], end=silence[1],
+            severity=sev.slow_response,  # type: ignore[arg-type]
+            message=f"Agent took {gap:.1f} s to respond to the customer",
+            evidence=f"customer: …{_fmt_words(cust.words[-8:])} / agent: {_fmt_words(reply.words)}",
+            rule=f"slow_response.gap>={opts.slow_response_min:g}s"))
+    return findings
 
 
 def find_monologues(agent_turns: Sequence[Turn], opts: TurnOptions, sev: SeverityOptions) -> list[Finding]:
@@ -259,8 +335,12 @@ def analyze_turns(conv: Conversation, opts: TurnOptions, sev: SeverityOptions) -
     raw = {s: build_turns(conv, s, opts.segment_join_gap) for s in PARTIES}
     turns = {s: mark_backchannels(raw[s], raw[_other(s)], opts) for s in PARTIES}
     act = {s: activity(conv, s, opts.activity_join) for s in PARTIES}
-    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join))
-    findings = (find_interruptions(turns, act, opts, sev) + find_backchannels(turns)
+    # silence is where neither the words nor the signal's voice activity say anyone is talking
+    signal = timeline.merge(conv.speech) if conv.speech is not None else None
+    speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join)
+                            + list(signal or ()))
+    voice = {s: voiced(conv.voices, s) for s in PARTIES} if conv.voices is not None else None
+    findings = (find_interruptions(turns, act, opts, sev, voice) + find_backchannels(turns)
                 + find_dead_air(conv, speech, turns["agent"], opts, sev)
-                + find_slow_responses(turns, opts, sev) + find_monologues(turns["agent"], opts, sev))
+                + find_slow_responses(turns, opts, sev, signal) + find_monologues(turns["agent"], opts, sev))
     return TurnAnalysis(turns=turns, activity=act, findings=sorted(findings, key=lambda f: (f.start, f.type)))

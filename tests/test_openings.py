@@ -1,0 +1,88 @@
+"""Greetings and self-introductions in everyday forms; roles marked uncertain below the configured
+confidence (pure logic, hand-written lines)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from audio_pipeline.openings import answering_shape
+from audio_pipeline.roles import assign_roles, uncertain_finding
+
+from .conftest import utt
+
+AGENT_FIRST_LINES = [
+    "Good afternoon, Acme Energy, Priya speaking.",
+    "Northwind Telecom, this is Sam.",
+    "You're through to the billing team, Jo speaking, how can I help?",
+    "Hello, Brightside Insurance, how may I direct your call?",
+    "Morning, Parcelnet, Dev here.",
+    "Thanks for ringing Harbour Bank, it's Alex.",
+    "You've reached customer support, my name is Lee.",
+    "Hi there, you're speaking with Morgan at Greenleaf, what can I do for you today?",
+    "Claims department, Ruth speaking.",
+]
+CUSTOMER_FIRST_LINES = [
+    "Hi, yes, I'm ringing about my electricity bill.",
+    "Hello, is that Acme Energy? I've got a problem with my meter.",
+    "Yeah hi, I need some help with an order.",
+    "Hi, my name is Tom Baker and I'm calling because my parcel never came.",
+    "Oh hello, I was wondering if you could help me with my account.",
+]
+
+
+@pytest.mark.parametrize("line", ["Good afternoon, Acme Energy, Priya speaking.", "Northwind, this is Sam.",
+                                  "Billing, Jo here.", "Hello. Harbour Bank. How can I help?"])
+def test_answering_shape_finds_the_leading_name(line):
+    assert answering_shape(line)
+
+
+@pytest.mark.parametrize("line", ["Hi, I'm calling about my bill.", "Yes, hello, is that the bank?",
+                                  "Hello?", "Okay, thanks.", "Sorry, I didn't catch that."])
+def test_callers_lines_have_no_answering_shape(line):
+    assert answering_shape(line) is None
+
+
+@pytest.mark.parametrize("agent_line", AGENT_FIRST_LINES)
+@pytest.mark.parametrize("customer_line", CUSTOMER_FIRST_LINES[:3])
+def test_everyday_openings_make_the_agent_sure(cfg, agent_line, customer_line):
+    # the two first lines in either label order: the decision must not depend on label names
+    for a, c in (("SPEAKER_00", "SPEAKER_01"), ("SPEAKER_01", "SPEAKER_00")):
+        decision = assign_roles({a: [utt(a, 0.4, 3.5, agent_line)], c: [utt(c, 4.0, 7.0, customer_line)]},
+                                cfg.diarization)
+        assert decision.mapping == {a: "agent", c: "customer"}, (agent_line, customer_line, decision)
+        assert not decision.uncertain
+
+
+def test_agent_found_when_the_caller_speaks_first(cfg):
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 1.0, "Hello?")],
+        "SPEAKER_01": [utt("SPEAKER_01", 1.5, 4.5, "Hi, Northwind Telecom, this is Sam, I'm returning your call.")],
+    }, cfg.diarization)
+    assert decision.mapping["SPEAKER_01"] == "agent"
+
+
+def test_no_opening_cue_is_marked_uncertain_with_a_finding(cfg):
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.5, 2.0, "Okay."), utt("SPEAKER_00", 6.0, 9.0, "That was last Tuesday.")],
+        "SPEAKER_01": [utt("SPEAKER_01", 2.5, 5.5, "And when did it arrive?")],
+    }, cfg.diarization)
+    assert decision.uncertain and decision.confidence < cfg.diarization.roles_min_confidence
+    finding = uncertain_finding(decision, 10.0)
+    assert finding.type == "roles_uncertain" and finding.severity == "warning"
+    assert "--agent-speaker" in finding.message
+
+
+def test_override_is_never_uncertain(cfg):
+    opts = dataclasses.replace(cfg.diarization, agent_speaker="SPEAKER_01")
+    decision = assign_roles({"SPEAKER_00": [utt("SPEAKER_00", 0.5, 2.0, "Okay.")],
+                             "SPEAKER_01": [utt("SPEAKER_01", 2.5, 5.5, "And when did it arrive?")]}, opts)
+    assert decision.mapping["SPEAKER_01"] == "agent" and not decision.uncertain
+
+
+def test_threshold_comes_from_the_config(cfg):
+    voices = {"SPEAKER_00": [utt("SPEAKER_00", 0.4, 3.0, "Acme Energy, Priya speaking.")],
+              "SPEAKER_01": [utt("SPEAKER_01", 3.5, 6.0, "Hi, I'm ringing about my bill.")]}
+    sure = assign_roles(voices, cfg.diarization)
+    strict = assign_roles(voices, dataclasses.replace(cfg.diarization, roles_min_confidence=0.999))
+    assert not sure.uncertain and strict.uncertain and strict.mapping == sure.mapping
