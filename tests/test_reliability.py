@@ -35,7 +35,7 @@ def one_line(r, code: int, fragment: str) -> None:
 @pytest.mark.parametrize("override, fragment", [
     ({"asr.device": "gpu"}, "'asr.device' must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     ({"asr.compute_type": "int4"}, "'asr.compute_type' must be one of"),
-    ({"batch.formats": ["json", "html"]}, "'batch.formats' holds unknown format 'html'"),
+    ({"batch.formats": ["json", "pdf"]}, "'batch.formats' holds unknown format 'pdf'"),
     ({"turns.dead_air_min": -1.0}, "'turns.dead_air_min' must be at least 0"),
     ({"turns.dead_air_min": "five"}, "'turns.dead_air_min' must be a number, got 'five'"),
     ({"flags.no_speech": "yes"}, "'flags.no_speech' must be true/false"),
@@ -63,8 +63,8 @@ def test_defaults_pass_validation():
 def test_cli_bad_device_and_config_formats_exit_2(tmp_path):
     one_line(cli("review", "x.wav", "--device", "gpu"), 2, "'asr.device' must be auto, cpu, cuda")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("batch:\n  formats: [html]\n")
-    one_line(cli("batch", tmp_path, "--db", tmp_path / "r.sqlite", "--config", bad), 2, "unknown format 'html'")
+    bad.write_text("batch:\n  formats: [pdf]\n")
+    one_line(cli("batch", tmp_path, "--db", tmp_path / "r.sqlite", "--config", bad), 2, "unknown format 'pdf'")
     one_line(cli("review", "x.wav", "--compute-type", "int3"), 2, "asr.compute_type")
 
 
@@ -128,12 +128,12 @@ def test_fingerprint_follows_lexicon_content_and_weights(tmp_path, monkeypatch):
     lexicon.write_text(lexicon.read_text() + "\n# a reviewer's edit\n")
     edited = fingerprint.review_fingerprint(cfg)
     assert edited != first
-    # a phrasing model appearing under models/phrasing/, then one of its files changing
-    monkeypatch.setattr(models, "PROJECT_MODELS", tmp_path / "models")
-    (tmp_path / "models" / "phrasing").mkdir(parents=True)
-    (tmp_path / "models" / "phrasing" / "weights.npz").write_bytes(b"v1")
+    # another phrasing head configured, then its file changing
+    head = tmp_path / "head.npz"
+    head.write_bytes(b"v1")
+    cfg = load_config(overrides={"empathy.lexicon": str(lexicon), "empathy.model": str(head)})
     with_model = fingerprint.review_fingerprint(cfg)
-    (tmp_path / "models" / "phrasing" / "weights.npz").write_bytes(b"v2")
+    head.write_bytes(b"v2")
     assert len({edited, with_model, fingerprint.review_fingerprint(cfg)}) == 3
     monkeypatch.setattr(fingerprint, "package_version", lambda: "9.9.9")
     assert fingerprint.review_fingerprint(cfg) not in {edited, with_model}

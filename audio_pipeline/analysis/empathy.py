@@ -635,8 +635,9 @@ def _missed_finding(conv: Conversation, moment: _Moment, replies: Sequence[Utter
         reply = " ".join(u.text.strip() for u in turn)
         where = "the agent's reply did not acknowledge it"
     else:
-        start = moment.anchor
-        end = min(closes, conv.duration) if conv.duration > start else closes
+        # the window is clipped to the recording: a call cut off after the distress still ends there
+        end = min(closes, conv.duration) if conv.duration > 0 else closes
+        start = min(moment.anchor, end)
         reply = f"(nothing within {opts.missed_window:g} s)"
         where = "the agent said nothing to acknowledge it"
     category = moment.cues[0].category

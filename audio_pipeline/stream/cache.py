@@ -17,6 +17,7 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, size: int = 20000):
         self.inner, self.size = inner, size
         self.name = getattr(inner, "name", None)  # exemplar caches key on the model, not the wrapper
+        self.identity = getattr(inner, "identity", None)   # a phrasing head checks its encoder by this
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 

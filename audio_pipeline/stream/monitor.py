@@ -20,12 +20,15 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from ..analysis.empathy import Embedder, analyze_empathy, empathy_metrics
 from ..analysis.lexicon import Lexicon
+
+if TYPE_CHECKING:
+    from ..phrasing.model import PhrasingModel
 from ..analysis.turns import _announced, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
@@ -294,11 +297,12 @@ class CallMonitor:
     a call's steps one after another); `feed` may be called from another thread."""
 
     def __init__(self, start: StartMessage, cfg: Config, transcriber: Transcriber, lexicon: Lexicon | None,
-                 embedder: Embedder | None):
+                 embedder: Embedder | None, phrasing: "PhrasingModel | None" = None):
         if start.channels != 2:
             raise ValueError("CallMonitor takes two-channel calls")
         self.start, self.cfg, self.opts = start, cfg, cfg.stream
         self.transcriber, self.lexicon, self.embedder = transcriber, lexicon, embedder
+        self.phrasing = phrasing        # the trained phrasing head, as the offline review uses it
         self._state = threading.Lock()
         self.tracks = {r: Track(r, self._state) for r in ROLES}
         self.order = [start.layout.index(r) for r in ROLES]
@@ -533,7 +537,7 @@ class CallMonitor:
     def _analyse(self, conv: Conversation) -> list[Finding]:
         cfg = self.cfg
         ta = analyze_turns(conv, cfg.turns, cfg.severity)
-        language = (analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy)
+        language = (analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy, self.phrasing)
                     if cfg.empathy.enabled and self.lexicon is not None and conv.utterances else [])
         return list(ta.findings) + language
 
@@ -582,7 +586,7 @@ class CallMonitor:
         ta = analyze_turns(conv, cfg.turns, cfg.severity)
         language, metrics = [], None
         if cfg.empathy.enabled and self.lexicon is not None and conv.utterances:
-            language = analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy)
+            language = analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy, self.phrasing)
             metrics = empathy_metrics(language)
         info = AudioInfo(path=f"stream:{self.start.call_id}", sha256=self._sha.hexdigest(), duration=duration,
                          sample_rate=self.start.sample_rate, channels=2, mode="stereo")

@@ -53,7 +53,7 @@ class StreamService:
         self.cfg, self.opts = cfg, cfg.stream
         self.output_dir, self.db = output_dir, db
         self.transcriber = transcriber
-        self.lexicon = self.embedder = None
+        self.lexicon = self.embedder = self.phrasing = None
         self.calls: dict[str, LiveCall] = {}
         self.subscribers: set[Subscriber] = set()
         workers = self.opts.decode_workers or _cores()
@@ -80,8 +80,11 @@ class StreamService:
             from .cache import CachedEmbedder
 
             self.lexicon = load_lexicon(self.cfg.empathy.lexicon_path)
+            from ..language import load_phrasing_model
+
             inner = embedder_for(self.cfg.empathy, "cpu")
             self.embedder = CachedEmbedder(inner) if inner is not None else None
+            self.phrasing = load_phrasing_model(self.cfg.empathy, inner)
         self._loaded = True
 
     def close(self) -> None:
@@ -219,7 +222,7 @@ class StreamService:
                                                       "review mono mixes from the recording")
         if start.call_id in self.calls:
             raise ProtocolError("duplicate_call", f"call {start.call_id} is already streaming")
-        monitor = CallMonitor(start, self.cfg, self.transcriber, self.lexicon, self.embedder)
+        monitor = CallMonitor(start, self.cfg, self.transcriber, self.lexicon, self.embedder, self.phrasing)
         call = LiveCall(start, monitor, datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"))
         self.calls[start.call_id] = call
         call.runner = asyncio.create_task(self._run(call))
