@@ -119,6 +119,7 @@ class EmpathyOptions:
     threshold_distress: float
     threshold_answered: float
     threshold_second_category: float
+    turn_join: float
     similarity_empathy: float
     similarity_dismissive: float
     similarity_sympathy: float

@@ -487,16 +487,20 @@ def analyze_empathy(conv: Conversation, lexicon: Lexicon, embedder: Embedder | N
     if not opts.enabled:
         return []
     utts = [u for u in conv.utterances if u.speaker in ("agent", "customer")]
-    preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
     acknowledged: list[float] = []
     if model is not None and embedder is not None:
         from .classified import acknowledgement, decide, score
 
+        # the model reads turns, as it was trained: ASR (or a live stream) cuts a turn into pieces
+        # at pauses, and where it cuts must not change what the turn says
+        utts = speaker_turns(utts, opts.turn_join)
+        preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
         scored = score(preps, embedder, model, opts)
         matches = [decide(p, s, opts) for p, s in zip(preps, scored)]
         acknowledged = [u.start for u, s in zip(utts, scored)
                         if u.speaker == "agent" and acknowledgement(s) >= opts.threshold_answered]
     else:
+        preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
         matches = _classify_all(preps, lexicon, embedder, opts)
     findings: list[Finding] = []
     for utt, prep, found in zip(utts, preps, matches):
@@ -519,6 +523,25 @@ def _classify_all(preps: Sequence[_Prepared], lexicon: Lexicon, embedder: Embedd
         pos += n
         out.append(_finish(p, chunk, indexes.get(p.speaker), lexicon, opts))
     return out
+
+
+def speaker_turns(utts: Sequence[Utterance], join: float) -> list[Utterance]:
+    """Consecutive utterances of one speaker, less than `join` seconds apart, as one turn; the other
+    party's backchannels in between ("mm hmm") do not end it (they stay utterances of their own)."""
+    turns: list[Utterance] = []
+    open_turn: dict[str, int] = {}
+    for u in utts:
+        i = open_turn.get(u.speaker)
+        if i is not None and u.start - turns[i].end < join:
+            t = turns[i]
+            words = (t.words + u.words) if t.words and u.words else ()
+            turns[i] = Utterance(t.speaker, t.start, max(t.end, u.end), f"{t.text} {u.text}".strip(), words)
+            continue
+        if len(u.text.split()) > _BACKCHANNEL_WORDS:
+            open_turn = {}                   # a substantive line of either party closes open turns
+        open_turn[u.speaker] = len(turns)
+        turns.append(u)
+    return turns
 
 
 def _tokens(utt: Utterance) -> list[str]:
