@@ -526,21 +526,16 @@ def _classify_all(preps: Sequence[_Prepared], lexicon: Lexicon, embedder: Embedd
 
 
 def speaker_turns(utts: Sequence[Utterance], join: float) -> list[Utterance]:
-    """Consecutive utterances of one speaker, less than `join` seconds apart, as one turn; the other
-    party's backchannels in between ("mm hmm") do not end it (they stay utterances of their own)."""
+    """Consecutive utterances of one speaker, nothing of the other party between them and less than
+    `join` seconds apart, as one turn: the pieces ASR (or a live stream) cut a turn into at pauses."""
     turns: list[Utterance] = []
-    open_turn: dict[str, int] = {}
     for u in utts:
-        i = open_turn.get(u.speaker)
-        if i is not None and u.start - turns[i].end < join:
-            t = turns[i]
+        t = turns[-1] if turns else None
+        if t is not None and t.speaker == u.speaker and u.start - t.end < join:
             words = (t.words + u.words) if t.words and u.words else ()
-            turns[i] = Utterance(t.speaker, t.start, max(t.end, u.end), f"{t.text} {u.text}".strip(), words)
-            continue
-        if len(u.text.split()) > _BACKCHANNEL_WORDS:
-            open_turn = {}                   # a substantive line of either party closes open turns
-        open_turn[u.speaker] = len(turns)
-        turns.append(u)
+            turns[-1] = Utterance(t.speaker, t.start, max(t.end, u.end), f"{t.text} {u.text}".strip(), words)
+        else:
+            turns.append(u)
     return turns
 
 
