@@ -116,6 +116,11 @@ def test_batched_path_hears_the_same_words_as_the_sequential_path(paired_reviews
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect, open in the GPU issue: since the echo guard decodes only each party's own speech "
+    "regions, a batched clip on sample_crosstalk's agent channel places 'the plumber had to…' 8.45 s "
+    "early (11.08 s; truth and the sequential path 19.53 s). The batched decoder runs only on CUDA by "
+    "default, never on CPU; strict, so a fix makes this fail until the mark is removed"))
 def test_batched_word_times_do_not_drift(paired_reviews):
     """Words both paths heard alike sit at the same place: the median start difference of aligned
     words stays under 50 ms and none is more than 1 s away (the drift of faster-whisper's own VAD
