@@ -13,7 +13,6 @@ phrasing_eval's.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from phrasing_eval import DATA, score_dialogue  # noqa: E402
+from phrasing_eval import DATA, log_test_scoring, score_dialogue  # noqa: E402
 
 from audio_pipeline.config import load_config  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
@@ -96,10 +95,8 @@ def main() -> int:
     for k, t in tallies.items():
         print(f"{k:16}{t.precision:7.3f}{t.recall:7.3f}{t.f1:7.3f}   {t.tp}/{t.fp}/{t.fn}")
     if args.split == "test":
-        entry = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "note": args.note,
-                 "split": "test", "method": args.method, "variant": "stereo-audio", "dialogues": len(chosen), "rows": rows}
-        with open(DATA / "test-scorings.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        log_test_scoring({"note": args.note, "split": "test", "method": args.method, "variant": "stereo-audio",
+                          "dialogues": len(chosen), "rows": rows})
     return 0
 
 

@@ -157,13 +157,17 @@ def main() -> int:
     for t in EMPATHY_CATEGORIES:
         print(f"{t:16}" + "".join(f"{confusion.get((t, p), 0):7d}" for p in EMPATHY_CATEGORIES))
     if args.split == "test":
-        entry = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "note": args.note,
-                 "model_meta": dict(model.meta) if model else None, **result}
-        entry.get("model_meta", {}) and entry["model_meta"].pop("cv", None)
-        with open(DATA / "test-scorings.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
-        print(f"logged in {DATA / 'test-scorings.jsonl'}")
+        meta = {k: v for k, v in model.meta.items() if k != "cv"} if model else None
+        log_test_scoring({"note": args.note, "model_meta": meta, **result})
     return 0
+
+
+def log_test_scoring(entry: dict) -> None:
+    """Append one scoring of the test split, dated, to its log (every scoring is kept)."""
+    stamped = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **entry}
+    with open(DATA / "test-scorings.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(stamped) + "\n")
+    print(f"logged in {DATA / 'test-scorings.jsonl'}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..analysis.embedder import Embedder
 from . import corpus
-from .features import assemble, context_vector, flags
+from .features import LEXICON_FLAGS, assemble, context_vector, flags
 from .labels import heads, targets
 from .model import PhrasingModel, SpeakerHead
 
@@ -67,15 +67,14 @@ def embed_all(embedder: Embedder, texts: Sequence[str], cache: Path | None) -> d
 
 
 def lexicon_flags(examples: Sequence[corpus.Example]) -> np.ndarray:
+    """The lexicon cue flags of each example, as the review computes them (configs/default.yaml)."""
     from ..analysis.empathy import lexicon_evidence
+    from ..analysis.lexicon import load_lexicon
     from ..config import load_config
 
     opts = load_config().empathy
-    from ..analysis.lexicon import load_lexicon
-
-    lexicon = load_lexicon(opts.lexicon_path)
-    found = lexicon_evidence([(ex.text, ex.speaker) for ex in examples], lexicon, opts)
-    return np.stack([flags(m) for m in found]) if found else np.zeros((0, 14), np.float32)
+    found = lexicon_evidence([(ex.text, ex.speaker) for ex in examples], load_lexicon(opts.lexicon_path), opts)
+    return np.stack([flags(m) for m in found]) if found else np.zeros((0, len(LEXICON_FLAGS)), np.float32)
 
 
 def without_context(examples: Sequence[corpus.Example], share: float) -> list[corpus.Example]:
