@@ -245,6 +245,12 @@ class ChannelEnergy:
 
 MAX_ECHO_DELAY = 30  # frames (0.3 s): a line echo or acoustic coupling arrives within this
 MIN_COUPLING = -10.0  # dB: an "echo" louder than this is a party's own speech, not leakage
+# Until the other party has talked clearly for this many frames (1.5 s), the echo path is not
+# measured yet (a live call's first seconds, a party who barely speaks): the echo is then assumed
+# as loud as UNMEASURED_COUPLING and as arriving at any delay up to MAX_ECHO_DELAY, so an early
+# echo is not committed as words on the wrong channel.
+MIN_REFERENCE = 150
+UNMEASURED_COUPLING = -20.0
 
 
 def _speech_threshold(db: np.ndarray) -> float:
@@ -257,7 +263,7 @@ def channel_energies(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[Ch
     to the speech band: mains hum and rumble are not anyone's voice)."""
     a_db, b_db = frame_db(a, sample_rate), frame_db(b, sample_rate)
     n = min(len(a_db), len(b_db))
-    return _energy(a_db[:n], b_db[:n]), _energy(b_db[:n], a_db[:n])
+    return energy_from_db(a_db[:n], b_db[:n]), energy_from_db(b_db[:n], a_db[:n])
 
 
 def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> ChannelEnergy:
@@ -285,7 +291,7 @@ def echo_delay(own_db: np.ndarray, other_db: np.ndarray, talking: np.ndarray) ->
     return best
 
 
-def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
+def energy_from_db(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     """Echo coupling = median level difference to the delay-compensated other channel while the
     other party talks clearly (robust to the few frames where both talk at once; low, ≈ noise −
     speech, on a channel with no echo), measured on the power above the channel's noise floor, so
@@ -305,9 +311,21 @@ def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     # the echo's own power: what the channel carries above its noise floor (hiss must not count as echo)
     above = 10.0 * np.log10(np.maximum(10.0 ** (own_db / 10.0) - 10.0 ** (floor / 10.0), 1e-12))
     coupling = min(float(np.median(above[ref] - other[ref])) if ref.any() else -60.0, MIN_COUPLING)
+    if ref.sum() < MIN_REFERENCE:
+        coupling = max(coupling, UNMEASURED_COUPLING)
+        loudest, heard = _recent_max(other_db, MAX_ECHO_DELAY), _recent_max(talking, MAX_ECHO_DELAY)
+        return ChannelEnergy(own_db, other_db, coupling, 0, loudest + coupling, heard.astype(bool))
     # the noise floor is left out of the expected echo: the margin guards against echo, and the
     # speech threshold already guards against hiss (both at once left no speech on a 10 dB line)
     return ChannelEnergy(own_db, other_db, coupling, d, other + coupling, _delayed(talking, d, False))
+
+
+def _recent_max(x: np.ndarray, frames: int) -> np.ndarray:
+    """Each frame's maximum over itself and the `frames` before it."""
+    out = x.copy()
+    for d in range(1, min(frames, len(x)) + 1):
+        np.maximum(out[d:], x[:-d], out=out[d:])
+    return out
 
 
 def is_crosstalk(word: Word, energy: ChannelEnergy, margin_db: float) -> bool:

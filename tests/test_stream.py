@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -220,3 +221,28 @@ def test_hold_silence_and_noise_give_no_words(server):
     data = json.loads((server.out / "reviews" / "hold-1.review.json").read_text())
     assert data["utterances"] == []
     assert [f["type"] for f in data["findings"]] == ["no_speech"]
+
+
+@pytest.mark.parametrize("interval", [2.9, 4.0])
+def test_decode_schedule_leaves_turn_taking_unchanged(server, offline, interval):
+    """When a live decode runs depends on the machine's load; the turn-taking findings must not.
+    At a decode every 2.9 s the echo path had been measured from 1 s of the customer's speech only,
+    and the customer's echo on the agent channel became an agent word and a false interruption."""
+    from audio_pipeline.stream.monitor import CallMonitor
+    from audio_pipeline.stream.protocol import parse_start
+
+    audio = load_call(SAMPLES / "sample_crosstalk.flac")
+    svc = server.service
+    start = parse_start({"type": "start", "call_id": "schedule", "sample_rate": audio.sample_rate,
+                         "encoding": "pcm16", "channels": 2})
+    fixed = replace(svc.cfg.stream, decode_interval=interval, decode_interval_max=interval)
+    monitor = CallMonitor(start, replace(svc.cfg, stream=fixed), svc.transcriber, svc.lexicon, svc.embedder,
+                          svc.phrasing)
+    step = audio.sample_rate // 10
+    for i in range(0, len(audio.samples), step):
+        chunk = audio.samples[i:i + step]
+        monitor.feed(chunk.tobytes(), chunk.astype(np.float32) / 32768.0)
+        monitor.step()
+    review, _, _ = monitor.finish(True)
+    tally = findings_f1(review_to_dict(review), offline["sample_crosstalk.flac"])
+    assert tally.f1 == 1.0, tally.misses

@@ -222,7 +222,7 @@ def find_backchannels(turns: dict[str, list[Turn]]) -> list[Finding]:
             for speaker in PARTIES for t in turns[speaker] if t.backchannel]
 
 
-def _announced(gap_start: float, agent_turns: Sequence[Turn], opts: TurnOptions) -> str | None:
+def announced_hold(gap_start: float, agent_turns: Sequence[Turn], opts: TurnOptions) -> str | None:
     """The hold phrase the agent said shortly before the silence, if any."""
     window = [w for t in agent_turns for w in t.words
               if gap_start - opts.hold_announce_window <= w.end <= gap_start + 0.5]
@@ -240,7 +240,7 @@ def find_dead_air(conv: Conversation, speech: Sequence[Span], agent_turns: Seque
         length = end - start
         if length < opts.dead_air_min:
             continue
-        phrase = _announced(start, agent_turns, opts)
+        phrase = announced_hold(start, agent_turns, opts)
         hold = length >= opts.long_hold_min
         if hold:
             severity, kind = sev.long_hold, "Long hold"

@@ -29,12 +29,11 @@ from ..analysis.lexicon import Lexicon
 
 if TYPE_CHECKING:
     from ..phrasing.model import PhrasingModel
-from ..analysis.turns import _announced, analyze_turns, build_turns
+from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
-from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, _energy, _speech_threshold,
-                          clean_segments, close_gaps, MASK_HOLE, snap_to_energy, to_utterances,
-                          unheard_acknowledgements)
+from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, clean_segments, energy_from_db,
+                          snap_to_energy, speech_mask, to_utterances, unheard_acknowledgements)
 from ..types import AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
 from .agreement import after, agreed_prefix
 from .protocol import StartMessage
@@ -210,19 +209,14 @@ def _energies(db: Mapping[str, np.ndarray]) -> dict[str, ChannelEnergy]:
     agent, customer = db["agent"], db["customer"]
     if len(agent) == 0:
         return {r: ChannelEnergy(agent, customer, -60.0) for r in ROLES}
-    return {"agent": _energy(agent, customer), "customer": _energy(customer, agent)}
+    return {"agent": energy_from_db(agent, customer), "customer": energy_from_db(customer, agent)}
 
 
 def _own_speech(db: Mapping[str, np.ndarray], margin_db: float) -> dict[str, np.ndarray]:
     """speech_mask of transcribe.py over the window (the window's thresholds, not the call's)."""
     out = {}
     for r, e in _energies(db).items():
-        own = e.own_db
-        if len(own) == 0:
-            out[r] = np.zeros(0, dtype=bool)
-            continue
-        out[r] = close_gaps((own > _speech_threshold(own)) & (own > e.other_db + e.coupling_db + margin_db),
-                            MASK_HOLE)
+        out[r] = speech_mask(e, margin_db) if len(e.own_db) else np.zeros(0, dtype=bool)
     return out
 
 
@@ -438,7 +432,7 @@ class CallMonitor:
             return []
         turns = build_turns(self._recent_conversation(silent_from - opts.hold_announce_window - 5), "agent",
                             opts.segment_join_gap)
-        phrase = _announced(silent_from, turns, opts)
+        phrase = announced_hold(silent_from, turns, opts)
         self._silence_open = silent_from
         return [Alert(
             "dead_air", "started", silent_from + opts.dead_air_min, silent_from, now, None,
