@@ -57,6 +57,7 @@ class AsrOptions:
     channel_workers: int
     decoder: str = "auto"
     batch_size: int = 16
+    window_seconds: float = 120.0          # speech decoded per Whisper call: bounds a long call's memory
     invented_gap: float = 10.0            # hold_guard.py: no speech this long either side …
     invented_probability_max: float = 0.5  # … and a lone word this unsure (or a looping phrase): dropped
 

@@ -33,6 +33,7 @@ RULES: dict[str, tuple] = {
     "asr.cpu_threads": ("range", 0, None),
     "asr.channel_workers": ("range", 1, None),
     "asr.invented_gap": ("range", 0.0, None),
+    "asr.window_seconds": ("range", 30.0, None),
     "asr.invented_probability_max": ("range", 0.0, 1.0),
     "diarization.min_speakers": ("range", 1, None),
     "diarization.max_speakers": ("range", 1, None),

@@ -14,15 +14,16 @@ from typing import Callable
 import numpy as np
 
 from . import audio as audio_mod
+from . import blocks
 from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
 from .device import load_transcriber, torch_device
 from .hold_guard import drop_invented
 from .review import build_review
-from .transcribe import (Transcriber, channel_energies, clean_segments, snap_to_energy,
+from .transcribe import (Transcriber, clean_segments, energies_from_db, snap_to_energy,
                          speech_mask, speech_spans, to_utterances, unheard_acknowledgements)
-from .voice_activity import band_limit, signal_speech
+from .voice_activity import band_db, signal_speech
 from .types import AudioInfo, Conversation, Finding, ModelInfo, Review, RoleDecision, Utterance
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ class ChannelMap:
             raise AudioError(f"--channels must look like agent=0,customer=1, got '{text}'") from None
 
 
-def _rms_db(x: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12))
+def _rms_db(x: np.ndarray, sample_rate: int) -> float:
+    return float(10 * np.log10(blocks.mean_square(x, sample_rate) + 1e-12))
 
 
 def stereo_layout(a: Audio, cmap: ChannelMap, cfg: Config) -> tuple[str, str]:
@@ -55,12 +56,12 @@ def stereo_layout(a: Audio, cmap: ChannelMap, cfg: Config) -> tuple[str, str]:
         raise AudioError(f"{a.path}: channel {max(cmap.agent, cmap.customer)} requested, "
                          f"file has {a.channels} channel(s)")
     agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-    levels = {"agent": _rms_db(agent), "customer": _rms_db(customer)}
+    levels = {"agent": _rms_db(agent, a.sample_rate), "customer": _rms_db(customer, a.sample_rate)}
     silent = [role for role, db in levels.items() if db < cfg.channels.silent_channel_dbfs]
     if len(silent) == 1:
         return "mono", f"the {silent[0]} channel is silent ({levels[silent[0]]:.0f} dBFS)"
     if np.std(agent) > 0 and np.std(customer) > 0:
-        corr = float(np.corrcoef(agent, customer)[0, 1])
+        corr = blocks.correlation(agent, customer, a.sample_rate)
         if corr >= cfg.channels.same_mix_correlation:
             return "mono", f"both channels carry the same mix (correlation {corr:.3f})"
     return "stereo", ""
@@ -73,6 +74,7 @@ class Reviewer:
                  lazy: bool = False):
         """`lazy`: load Whisper on the first recording, not now (a run over transcripts never needs it)."""
         self.cfg = cfg
+        blocks.bound_heap()  # process-wide; a Reviewer is what brings long audio into a process
         self._device = device
         self._transcriber = transcriber if transcriber or lazy else load_transcriber(cfg.asr, device=device)
         self._diarizer = None
@@ -110,12 +112,13 @@ class Reviewer:
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
         # energies on the speech band: mains hum and rumble must not read as anyone's voice
         lo, hi = self.cfg.activity.band_low, self.cfg.activity.band_high
-        energy = dict(zip(("agent", "customer"), channel_energies(
-            band_limit(agent, a.sample_rate, lo, hi), band_limit(customer, a.sample_rate, lo, hi), a.sample_rate)))
+        energy = dict(zip(("agent", "customer"), energies_from_db(
+            band_db(agent, a.sample_rate, lo, hi), band_db(customer, a.sample_rate, lo, hi))))
         progress("transcribing both channels")
         margin = self.cfg.asr.crosstalk_margin_db
         masks = {role: speech_mask(energy[role], margin) for role in energy}
         tracks = self.transcriber.transcribe_many([agent, customer], a.sample_rate, [masks["agent"], masks["customer"]])
+        blocks.release_free_memory()
         heard: dict[str, list[Utterance]] = {}
         for role, segments in zip(("agent", "customer"), tracks):
             segments = clean_segments(segments, self.cfg.asr, energy[role])
@@ -218,7 +221,7 @@ class Reviewer:
 
 def _loud_channel(a: Audio, cmap: ChannelMap) -> np.ndarray:
     agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-    return agent if _rms_db(agent) >= _rms_db(customer) else customer
+    return agent if _rms_db(agent, a.sample_rate) >= _rms_db(customer, a.sample_rate) else customer
 
 
 def _layout_note(why: str, duration: float) -> Finding:

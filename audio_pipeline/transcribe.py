@@ -92,10 +92,24 @@ def join_speech(samples: np.ndarray, regions: Sequence[tuple[int, int]], gap: in
     silence = np.zeros(gap, dtype=np.float32)
     for start, end in regions:
         starts.append(pos)
-        parts += [samples[start:end], silence]
+        parts += [samples[start:end].astype(np.float32, copy=False), silence]
         pos += end - start + gap
     joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return joined, SpeechLayout(tuple(regions), tuple(starts))
+
+
+def speech_windows(regions: Sequence[tuple[int, int]], longest: int) -> list[list[tuple[int, int]]]:
+    """Consecutive regions grouped so that each group holds at most `longest` samples of speech
+    (a single longer region is its own group)."""
+    windows: list[list[tuple[int, int]]] = []
+    size = 0
+    for a, b in regions:
+        if not windows or size + (b - a) > longest:
+            windows.append([])
+            size = 0
+        windows[-1].append((a, b))
+        size += b - a
+    return windows
 
 
 class WhisperTranscriber:
@@ -121,10 +135,15 @@ class WhisperTranscriber:
     def speech_regions(self, samples: np.ndarray) -> list[tuple[int, int]]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+        from . import blocks
+
         o = self.opts
         vad = VadOptions(threshold=o.vad_threshold, min_silence_duration_ms=o.vad_min_silence_ms,
                          speech_pad_ms=o.vad_speech_pad_ms)
-        return [(c["start"], c["end"]) for c in get_speech_timestamps(samples, vad)]
+        sr = 16000  # faster-whisper's VAD rate; transcribe() has checked the input's
+        found = blocks.spans(samples, sr, lambda x: [(c["start"] / sr, c["end"] / sr)
+                                                     for c in get_speech_timestamps(x, vad)])
+        return [(round(s * sr), round(e * sr)) for s, e in found]
 
     def _decode(self, audio: np.ndarray, retry: bool = False) -> list:
         # a retry forbids repeated 3-grams: deterministic, unlike Whisper's own temperature fallback,
@@ -139,8 +158,15 @@ class WhisperTranscriber:
 
     def _transcribe(self, samples: np.ndarray, sample_rate: int, regions: Sequence[tuple[int, int]],
                     retry: bool = False) -> list[AsrSegment]:
-        if not regions:
-            return []
+        # faster-whisper computes the whole input's spectrogram up front (about 1 GB per hour of
+        # speech): a long call is decoded a window of regions at a time, cut only between regions
+        out: list[AsrSegment] = []
+        for window in speech_windows(regions, int(self.opts.window_seconds * sample_rate)):
+            out += self._transcribe_window(samples, sample_rate, window, retry)
+        return out
+
+    def _transcribe_window(self, samples: np.ndarray, sample_rate: int, regions: Sequence[tuple[int, int]],
+                           retry: bool) -> list[AsrSegment]:
         joined, layout = join_speech(samples, regions, int(self.JOIN_GAP * sample_rate))
         out = []
         for s in self._decode(joined, retry):
@@ -261,7 +287,11 @@ def _speech_threshold(db: np.ndarray) -> float:
 def channel_energies(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[ChannelEnergy, ChannelEnergy]:
     """Both channels' view of each other, from one energy pass per channel (pass them band-limited
     to the speech band: mains hum and rumble are not anyone's voice)."""
-    a_db, b_db = frame_db(a, sample_rate), frame_db(b, sample_rate)
+    return energies_from_db(frame_db(a, sample_rate), frame_db(b, sample_rate))
+
+
+def energies_from_db(a_db: np.ndarray, b_db: np.ndarray) -> tuple[ChannelEnergy, ChannelEnergy]:
+    """channel_energies from the two channels' 10 ms frame levels."""
     n = min(len(a_db), len(b_db))
     return energy_from_db(a_db[:n], b_db[:n]), energy_from_db(b_db[:n], a_db[:n])
 

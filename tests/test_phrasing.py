@@ -232,3 +232,17 @@ def test_character_ngrams_equal_scikit_learns():
     ours = NgramVectorizer.from_arrays(NgramVectorizer.from_sklearn(tv).to_arrays("c"), "c")
     texts = ["thats not my problm", "Rules ARE rules, ok?", "a", ""]
     np.testing.assert_allclose(ours.transform(texts), tv.transform(texts).toarray(), atol=1e-6)
+
+
+def test_probabilities_in_row_chunks_equal_one_pass(shipped):
+    """A long call's turns go through the head a few hundred at a time (the n-gram rows are dense):
+    the chunking must not change a single probability."""
+    _, model = shipped
+    texts = ["I'm so sorry, that must have been awful.", "Can I take the postcode?", "That's not my problem.",
+             "Oh no, poor you.", "I'll ring you back myself at four.", "Right."] * 3
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal((len(texts), model.dim - sum(v.size for v in model.ngrams))).astype(np.float32)
+    whole = model.predict("agent", model.inputs(dense, texts))
+    chunked = model.probabilities("agent", dense, texts, rows=4)
+    for head, p in whole.items():
+        np.testing.assert_allclose(chunked[head], p, atol=1e-5)  # float32 BLAS: summation order only

@@ -58,9 +58,9 @@ def score(preps: Sequence[Prepared], embedder: Embedder, model: PhrasingModel,
             rows.setdefault(preps[i].speaker, []).append((i, u, unit_vec[(i, u)], ctx, lex, text))
     out: list[list[Scored]] = [[] for _ in preps]
     for speaker, items in rows.items():
-        x = model.inputs(assemble(np.stack([r[2] for r in items]), np.stack([r[3] for r in items]),
-                                  np.stack([r[4] for r in items])), [r[5] for r in items])
-        probs = model.predict(speaker, x)
+        dense = assemble(np.stack([r[2] for r in items]), np.stack([r[3] for r in items]),
+                         np.stack([r[4] for r in items]))
+        probs = model.probabilities(speaker, dense, [r[5] for r in items])
         for k, (i, u, *_rest) in enumerate(items):
             out[i].append(Scored(u[0], u[1], {h: float(p[k]) for h, p in probs.items()}))
     return out

@@ -52,6 +52,14 @@ class PhrasingModel:
             return dense
         return np.hstack([dense, *(v.transform(texts) for v in self.ngrams)])
 
+    def probabilities(self, speaker: str, dense: np.ndarray, texts: list[str], rows: int = 256
+                      ) -> dict[str, np.ndarray]:
+        """predict over inputs built `rows` at a time: the n-gram blocks are dense and ~50k wide
+        (200 KB a row), so a long call's thousands of turns at once would take gigabytes."""
+        parts = [self.predict(speaker, self.inputs(dense[s:s + rows], texts[s:s + rows]))
+                 for s in range(0, len(texts), rows)] or [self.predict(speaker, dense[:0])]
+        return {h: np.concatenate([p[h] for p in parts]) for h in parts[0]}
+
     def predict(self, speaker: str, x: np.ndarray) -> dict[str, np.ndarray]:
         """head name -> (n,) probabilities for rows of one speaker's features."""
         side = self.sides[speaker]

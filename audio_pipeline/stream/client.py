@@ -43,7 +43,7 @@ def load_call(path: Path, channels: tuple[int, int] = (0, 1)) -> CallAudio:
             return CallAudio(np.ascontiguousarray(raw[:, list(channels)]), rate)
         except Exception:  # a container soundfile cannot read: fall back to the decoded audio
             pass
-    mixed = np.stack([a.channel(channels[0]), a.channel(channels[1])], axis=1)
+    mixed = np.stack([a.channel(channels[0]), a.channel(channels[1])], axis=1).astype(np.float32)
     return CallAudio(np.clip(np.round(mixed * 32767), -32768, 32767).astype(np.int16), 16000)
 
 
