@@ -434,7 +434,10 @@ def _pool_pass(queue: deque[Task], cfg: Config, opts: EngineOptions,
         while queue or running:
             while queue and len(running) < limit:
                 task = queue.popleft()
-                running[pool.submit(_review_in_worker, task)] = task
+                try:
+                    running[pool.submit(_review_in_worker, task)] = task
+                except BrokenProcessPool:  # a worker died before its future said so: retried alone too
+                    return [task, *running.values()]
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)
