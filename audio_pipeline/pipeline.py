@@ -74,7 +74,6 @@ class Reviewer:
                  lazy: bool = False):
         """`lazy`: load Whisper on the first recording, not now (a run over transcripts never needs it)."""
         self.cfg = cfg
-        blocks.bound_heap()  # process-wide; a Reviewer is what brings long audio into a process
         self._device = device
         self._transcriber = transcriber if transcriber or lazy else load_transcriber(cfg.asr, device=device)
         self._diarizer = None
