@@ -261,6 +261,16 @@ def _merge(base: dict, override: Mapping[str, Any], where: str) -> dict:
     return out
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """A settings file's YAML (empty file = {}); unreadable or malformed -> ConfigError naming it."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {what} is not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
-from .config import CONFIG_DIR, ConfigError
+from .config import CONFIG_DIR, ConfigError, read_yaml
 
 DEFAULT_SCORECARD = CONFIG_DIR / "scorecard.yaml"
 ANSWERS = ("yes", "no", "na")
@@ -97,13 +95,7 @@ def parse_scorecard(data: Mapping[str, Any]) -> Scorecard:
 
 
 def load_scorecard(path: str | Path | None = None) -> Scorecard:
-    path = Path(path) if path else DEFAULT_SCORECARD
-    try:
-        return parse_scorecard(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the scorecard ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_scorecard(read_yaml(Path(path) if path else DEFAULT_SCORECARD, "scorecard"))
 
 
 def _matches(finding: Mapping[str, Any], rule: Mapping[str, Any]) -> bool:

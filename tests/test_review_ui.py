@@ -347,6 +347,20 @@ def test_options_files_refuse_unknown_keys():
         parse_scorecard({"sections": [{"id": "s", "questions": [{"id": "q", "wieght": 3}]}]})
 
 
+def test_unreadable_or_malformed_options_files_are_config_errors(tmp_path):
+    from audio_pipeline.config import ConfigError
+    from audio_pipeline.scorecard import load_scorecard
+    from audio_pipeline.web.options import load_web_options
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("page_size: [1,\n")
+    for load, what in ((load_web_options, "web options"), (load_scorecard, "scorecard")):
+        with pytest.raises(ConfigError, match=f"{what} is not valid YAML"):
+            load(bad)
+        with pytest.raises(ConfigError, match=f"cannot read the {what}"):
+            load(tmp_path / "missing.yaml")
+
+
 def test_serve_command_off_loopback_with_a_token(db):
     """The real `serve` command on all addresses: refused without the token, served with it."""
     with socket.socket() as s:

@@ -5,9 +5,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from ..config import CONFIG_DIR, ConfigError
+from ..config import CONFIG_DIR, ConfigError, read_yaml
 
 WEB_CONFIG = CONFIG_DIR / "web.yaml"
 
@@ -36,8 +34,4 @@ def parse_web_options(data: Mapping[str, Any]) -> WebOptions:
 
 
 def load_web_options(path: str | Path | None = None) -> WebOptions:
-    path = Path(path) if path else WEB_CONFIG
-    try:
-        return parse_web_options(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_web_options(read_yaml(Path(path) if path else WEB_CONFIG, "web options"))
