@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
-from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, clean_segments, energy_from_db,
+from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, clean_segments, energies_from_db,
                           snap_to_energy, speech_mask, to_utterances, unheard_acknowledgements)
 from ..types import AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
 from .agreement import after, agreed_prefix
@@ -180,7 +180,7 @@ class Energy:
             b = self.frames
             if b == a:
                 return a, b
-            own = _own_speech(self.db, margin_db)
+            own = _own_speech(_energies(self.db), margin_db)
             for r in ROLES:
                 # the newest frames' decision, with thresholds from the whole window
                 self.mask[r].extend(own[r][a - self.first:b - self.first].astype(np.uint8).tobytes())
@@ -190,7 +190,8 @@ class Energy:
         """(call time of the first frame, energies, own-speech masks) of the window, consistently."""
         with self._lock:
             first, db = self.first, dict(self.db)
-        return first * FRAME, _energies(db), _own_speech(db, margin_db)
+        energies = _energies(db)
+        return first * FRAME, energies, _own_speech(energies, margin_db)
 
     def forget_before(self, t: float) -> None:
         with self._lock:
@@ -209,13 +210,13 @@ def _energies(db: Mapping[str, np.ndarray]) -> dict[str, ChannelEnergy]:
     agent, customer = db["agent"], db["customer"]
     if len(agent) == 0:
         return {r: ChannelEnergy(agent, customer, -60.0) for r in ROLES}
-    return {"agent": energy_from_db(agent, customer), "customer": energy_from_db(customer, agent)}
+    return dict(zip(ROLES, energies_from_db(agent, customer)))
 
 
-def _own_speech(db: Mapping[str, np.ndarray], margin_db: float) -> dict[str, np.ndarray]:
+def _own_speech(energies: Mapping[str, ChannelEnergy], margin_db: float) -> dict[str, np.ndarray]:
     """speech_mask of transcribe.py over the window (the window's thresholds, not the call's)."""
     out = {}
-    for r, e in _energies(db).items():
+    for r, e in energies.items():
         out[r] = speech_mask(e, margin_db) if len(e.own_db) else np.zeros(0, dtype=bool)
     return out
 
