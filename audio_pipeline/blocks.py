@@ -66,15 +66,18 @@ def mapped(samples: np.ndarray, sample_rate: int, fn: Callable[[np.ndarray], np.
         yield fn(samples[lo:hi].astype(np.float32))[a - lo:a - lo + (b - a)]
 
 
-def spans(samples: np.ndarray, sample_rate: int, fn: Callable[[np.ndarray], Spans],
-          join: float = 0.1) -> Spans:
+def spans(samples: np.ndarray, sample_rate: int, fn: Callable[[np.ndarray], Spans], join: float = 0.1,
+          prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> Spans:
     """fn (float32 audio -> spans in seconds) over the signal block by block, spans in call time;
-    a span cut by a block's edge is joined back (pieces ≤ `join` s apart across an edge)."""
+    a span cut by a block's edge is joined back (pieces ≤ `join` s apart across an edge).
+    `prepare` (a filter) runs on each block as `mapped` runs it, edges padded."""
     size = block_size(samples, sample_rate)
+    parts = mapped(samples, sample_rate, prepare) if prepare else (
+        samples[a:b].astype(np.float32, copy=False) for a, b in windows(len(samples), size))
     out: Spans = []
-    for a, b in windows(len(samples), size):
+    for (a, _), x in zip(windows(len(samples), size), parts):
         t0 = a / sample_rate
-        for s, e in fn(samples[a:b].astype(np.float32, copy=False)):
+        for s, e in fn(x):
             s, e = s + t0, e + t0
             if a and out and abs(out[-1][1] - t0) <= join and abs(s - t0) <= join:
                 out[-1] = (out[-1][0], e)
@@ -88,7 +91,7 @@ def _glibc():
         import ctypes
 
         return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
+    except OSError:  # not glibc: nothing to hand back
         return None
 
 

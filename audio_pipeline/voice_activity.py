@@ -12,7 +12,7 @@ that party speaks, which is speech anyway.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -62,29 +62,34 @@ def channel_speech(samples: np.ndarray, sample_rate: int, opts: ActivityOptions)
     """Speech regions of one channel (or of a mono mix)."""
     if not len(samples):
         return []
+
     def band(x: np.ndarray) -> np.ndarray:
         return band_limit(x, sample_rate, opts.band_low, opts.band_high)
 
-    level = _level(samples, sample_rate, band)
+    def speech(x: np.ndarray, level: float) -> list[Span]:
+        # Silero is level-sensitive: a quiet party on a line must not fall under its threshold (a
+        # percentile, not the peak, so one click cannot turn the whole channel down)
+        return silero_spans(np.clip(x * (0.3 / level), -1.0, 1.0), sample_rate, opts.vad_threshold,
+                            opts.min_speech, opts.min_silence)
+
+    if not blocks.is_long(samples, sample_rate):
+        whole = band(samples.astype(np.float32, copy=False))
+        level = float(np.percentile(np.abs(whole), 99.5))
+        return speech(whole, level) if level > 1e-6 else []
+    # a long channel: the level from every block first (a histogram), then Silero block by block
+    level = _long_level(blocks.mapped(samples, sample_rate, band))
     if level <= 1e-6:
         return []
-    # Silero is level-sensitive: a quiet party on a line must not fall under its threshold (a
-    # percentile, not the peak, so one click cannot turn the whole channel down)
-    return blocks.spans(samples, sample_rate, lambda x: silero_spans(
-        np.clip(band(x) * (0.3 / level), -1.0, 1.0), sample_rate, opts.vad_threshold, opts.min_speech,
-        opts.min_silence))
+    return blocks.spans(samples, sample_rate, lambda x: speech(x, level), prepare=band)
 
 
 LEVEL_BINS = np.logspace(-7, 1, 1601)  # 0.5 % steps: the long-call percentile's resolution
 
 
-def _level(samples: np.ndarray, sample_rate: int, band) -> float:
-    """The band-limited channel's 99.5th percentile of |x|: exact on a short channel, from a
-    histogram of every block on a long one."""
-    if not blocks.is_long(samples, sample_rate):
-        return float(np.percentile(np.abs(band(samples.astype(np.float32, copy=False))), 99.5))
+def _long_level(parts: Iterable[np.ndarray]) -> float:
+    """The 99.5th percentile of |x| over all parts, from a histogram."""
     counts = np.zeros(len(LEVEL_BINS) - 1)
-    for x in blocks.mapped(samples, sample_rate, band):
+    for x in parts:
         counts += np.histogram(np.abs(x), LEVEL_BINS)[0]
     cumulative = np.cumsum(counts)
     return float(LEVEL_BINS[1:][np.searchsorted(cumulative, 0.995 * cumulative[-1])])
