@@ -293,7 +293,7 @@ def channel_energies(a: np.ndarray, b: np.ndarray, sample_rate: int) -> tuple[Ch
 def energies_from_db(a_db: np.ndarray, b_db: np.ndarray) -> tuple[ChannelEnergy, ChannelEnergy]:
     """channel_energies from the two channels' 10 ms frame levels."""
     n = min(len(a_db), len(b_db))
-    return energy_from_db(a_db[:n], b_db[:n]), energy_from_db(b_db[:n], a_db[:n])
+    return _energy(a_db[:n], b_db[:n]), _energy(b_db[:n], a_db[:n])
 
 
 def channel_energy(own: np.ndarray, other: np.ndarray, sample_rate: int) -> ChannelEnergy:
@@ -321,7 +321,7 @@ def echo_delay(own_db: np.ndarray, other_db: np.ndarray, talking: np.ndarray) ->
     return best
 
 
-def energy_from_db(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
+def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     """Echo coupling = median level difference to the delay-compensated other channel while the
     other party talks clearly (robust to the few frames where both talk at once; low, ≈ noise −
     speech, on a channel with no echo), measured on the power above the channel's noise floor, so
