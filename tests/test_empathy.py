@@ -304,7 +304,17 @@ def test_one_missed_finding_per_distress_moment():
     assert types_of(found).count("customer_distress") == 3
     missed = [f for f in found if f.type == "missed_empathy"]
     assert [m.category for m in missed] == ["frustration", "worry"]
-    assert missed[0].start == 1.5                  # the reply window opens after the customer's turn
+    # placed on the agent's reply, not on the "mm hmm" while the customer was still talking
+    assert missed[0].start == 5.0
+
+
+def test_missed_empathy_points_at_the_reply_not_a_backchannel():
+    c = conv(utt("customer", 0.0, DISTRESS + " I work from home and lose my calls."),
+             utt("agent", 2.0, "mm hmm"),
+             utt("agent", 7.0, "Have you tried restarting the router?"))
+    [missed] = [f for f in analyze_empathy(c, LEX, None, OPTS) if f.type == "missed_empathy"]
+    assert (missed.start, missed.end) == (c.utterances[2].start, c.utterances[2].end)
+    assert "restarting the router" in missed.evidence and "mm hmm" not in missed.evidence
 
 
 def test_confusion_is_shown_but_wants_an_answer_not_empathy():

@@ -628,6 +628,9 @@ def _missed_empathy(conv: Conversation, findings: Sequence[Finding], opts: Empat
         if any(opened <= a <= closes for a in acks):
             continue
         replies = [u for u in conv.utterances if u.speaker == "agent" and opened < u.start <= closes]
+        # an "mm hmm" while the customer is still talking is listening, not the reply the finding
+        # points a supervisor to (as in `_moments`)
+        replies = [u for u in replies if _substantive(u)] or replies
         out.append(_missed_finding(conv, moment, replies, closes, opts))
     return out
 
