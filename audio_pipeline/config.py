@@ -204,6 +204,7 @@ class StreamOptions:
     lag_low: float
     lag_max: float
     max_buffer: float
+    trim_after: float
     energy_history: float
     analysis_window: float
     settle_turns: float

@@ -42,6 +42,7 @@ RULES: dict[str, tuple] = {
     "batch.workers": ("range", 0, None),
     "batch.in_flight_per_worker": ("range", 1, None),
     "batch.worker_memory_gb": ("range", 0.0, None),
+    "stream.trim_after": ("range", 1.0, None),
     "privacy.audio_margin": ("range", 0.0, 2.0),
     "privacy.score_min": ("range", 0.0, 1.0),
 }

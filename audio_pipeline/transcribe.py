@@ -312,13 +312,20 @@ def echo_delay(own_db: np.ndarray, other_db: np.ndarray, talking: np.ndarray) ->
         m = talking[: len(talking) - d] if d else talking
         if m.sum() < 50:
             break
-        x, y = own_db[d:][m], other_db[: len(other_db) - d][m]
-        if x.std() < 1e-6 or y.std() < 1e-6:
-            continue
-        r = float(np.corrcoef(x, y)[0, 1])
-        if r > best_r + 1e-3:
+        r = _pearson(own_db[d:][m], other_db[: len(other_db) - d][m])
+        if r is not None and r > best_r + 1e-3:
             best, best_r = d, r
     return best
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Correlation of x and y; None when either is constant. (np.corrcoef costs ~10x more: it
+    builds a covariance matrix, and a live call asks for this 31 times every 0.25 s.)"""
+    x, y = x - x.mean(), y - y.mean()
+    xx, yy = float(x @ x), float(y @ y)
+    if xx < len(x) * 1e-12 or yy < len(y) * 1e-12:
+        return None
+    return float(x @ y) / float(np.sqrt(xx * yy))
 
 
 def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:

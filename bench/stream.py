@@ -178,6 +178,8 @@ def policy_latency(truths: dict, cfg) -> dict:
     service.load()
     lat: dict[str, list[float]] = {}
     missed: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    retracted = 0
     for p, truth in truths.items():
         call = load_call(p.parent / truth["audio"])
         start = StartMessage(p.stem, None, call.sample_rate, "pcm16", 2, ("agent", "customer"))
@@ -187,19 +189,43 @@ def policy_latency(truths: dict, cfg) -> dict:
             raw = call.samples[i:i + step].astype("<i2").tobytes()
             monitor.feed(raw, decode_frame(raw, start, 1 << 20))
             alerts += [a.to_json() for a in monitor.step()]
-        _, late, _ = monitor.finish(True)
+        _, late, summary = monitor.finish(True)
+        retracted += summary["retracted_alerts"]
         alerts += [a.to_json() for a in late]
         for a in alerts:
             a["arrived"] = a["time"]
+        for kind, n in unmatched(truth, cfg, alerts).items():
+            extra[kind] = extra.get(kind, 0) + n
         for trig in triggers(truth, cfg):
             found = match_latency(trig, alerts, 0.0, 1.0)
             if found is None:
                 missed[trig[0]] = missed.get(trig[0], 0) + 1
             else:
                 lat.setdefault(trig[0], []).append(found[1])
-        print(f"policy {p.name}: {monitor.stats.decodes} passes for {monitor.stats.received:.0f} s", file=sys.stderr)
-    return {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
-                "missed": missed.get(k, 0)} for k, v in sorted(lat.items())}
+        st = monitor.stats
+        print(f"policy {p.name}: {st.decodes} passes for {st.received:.0f} s, {st.decoded_audio:.0f} s decoded "
+              f"({st.decoded_audio / max(st.received, 1e-9):.1f}x the call)", file=sys.stderr)
+    out: dict = {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
+                     "missed": missed.get(k, 0), "false": extra.get(k, 0)} for k, v in sorted(lat.items())}
+    out["retracted_at_hangup"] = retracted
+    return out
+
+
+def unmatched(truth: dict, cfg, alerts: list[dict]) -> dict[str, int]:
+    """Live turn-taking alerts (not sent at hang-up) that match no truth event of their kind: the
+    false alarms a supervisor would have seen."""
+    trig = triggers(truth, cfg)
+    out: dict[str, int] = {}
+    for a in alerts:
+        if a["kind"] not in ("interruption", "slow_response") or a.get("late"):
+            continue
+        hit = any(k == a["kind"] and (not sp or a.get("speaker") == sp) and min(a["end"], e) + 1.0 >= max(a["start"], s)
+                  for k, sp, s, e, _ in trig)
+        if not hit:
+            out[a["kind"]] = out.get(a["kind"], 0) + 1
+            print(f"  false {a['kind']} {a.get('speaker')} {a['start']:.2f}-{a['end']:.2f} decided at {a['time']:.2f}"
+                  f" confirmed={a.get('confirmed', True)}: {a.get('evidence', '')}", file=sys.stderr)
+    return out
 
 
 def main() -> None:

@@ -223,26 +223,56 @@ def test_hold_silence_and_noise_give_no_words(server):
     assert [f["type"] for f in data["findings"]] == ["no_speech"]
 
 
+def replay_monitor(service, name: str, interval: float | None = None, step: float = 0.1):
+    """A call fed to a CallMonitor in `step` s chunks with no clock, decoding whenever due (every
+    `interval` s when given): the streaming policy alone. Returns (review, live alerts, summary)."""
+    from audio_pipeline.stream.monitor import CallMonitor
+    from audio_pipeline.stream.protocol import parse_start
+
+    audio = load_call(SAMPLES / name)
+    cfg = service.cfg
+    if interval is not None:
+        cfg = replace(cfg, stream=replace(cfg.stream, decode_interval=interval, decode_interval_max=interval))
+    start = parse_start({"type": "start", "call_id": name.split(".")[0], "sample_rate": audio.sample_rate,
+                         "encoding": "pcm16", "channels": 2})
+    monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder, service.phrasing)
+    alerts, n = [], int(audio.sample_rate * step)
+    for i in range(0, len(audio.samples), n):
+        chunk = audio.samples[i:i + n]
+        monitor.feed(chunk.tobytes(), chunk.astype(np.float32) / 32768.0)
+        alerts += monitor.step()
+    review, _, summary = monitor.finish(True)
+    return review, alerts, summary
+
+
 @pytest.mark.parametrize("interval", [2.9, 4.0])
 def test_decode_schedule_leaves_turn_taking_unchanged(server, offline, interval):
     """When a live decode runs depends on the machine's load; the turn-taking findings must not.
     At a decode every 2.9 s the echo path had been measured from 1 s of the customer's speech only,
     and the customer's echo on the agent channel became an agent word and a false interruption."""
-    from audio_pipeline.stream.monitor import CallMonitor
-    from audio_pipeline.stream.protocol import parse_start
-
-    audio = load_call(SAMPLES / "sample_crosstalk.flac")
-    svc = server.service
-    start = parse_start({"type": "start", "call_id": "schedule", "sample_rate": audio.sample_rate,
-                         "encoding": "pcm16", "channels": 2})
-    fixed = replace(svc.cfg.stream, decode_interval=interval, decode_interval_max=interval)
-    monitor = CallMonitor(start, replace(svc.cfg, stream=fixed), svc.transcriber, svc.lexicon, svc.embedder,
-                          svc.phrasing)
-    step = audio.sample_rate // 10
-    for i in range(0, len(audio.samples), step):
-        chunk = audio.samples[i:i + step]
-        monitor.feed(chunk.tobytes(), chunk.astype(np.float32) / 32768.0)
-        monitor.step()
-    review, _, _ = monitor.finish(True)
+    review, _, _ = replay_monitor(server.service, "sample_crosstalk.flac", interval)
     tally = findings_f1(review_to_dict(review), offline["sample_crosstalk.flac"])
     assert tally.f1 == 1.0, tally.misses
+
+
+def test_turn_taking_alerts_within_two_seconds(server, offline):
+    """An interruption is decidable once the interrupter has kept talking
+    `turns.floor_taken_min_after` past the other's last word, a slow response once the reply
+    starts. Waiting for committed words took up to 6 s (two agreeing decodes, then settling); the
+    voice activity of the audio about to be decoded says who talks when at once, so the alert
+    comes within 2 s of audio (processing time aside), and the words confirm it."""
+    floor = server.service.cfg.turns.floor_taken_min_after
+    seen = 0
+    for name in CALLS:
+        review, alerts, summary = replay_monitor(server.service, name, step=0.25)
+        for f in offline[name]["findings"]:
+            if f["type"] not in ("interruption", "slow_response"):
+                continue
+            moment = f["end"] + (floor if f["type"] == "interruption" else 0.0)
+            sent = [a for a in alerts if a.kind == f["type"] and a.speaker == f["speaker"]
+                    and min(a.end, f["end"]) + 1.0 >= max(a.start, f["start"])]
+            assert sent, f"{name}: no live alert for {f}"
+            assert sent[0].at - moment <= 2.0, f"{name}: {f['type']} at {f['start']:.1f} s sent {sent[0].at - moment:.1f} s late"
+            seen += 1
+        assert summary["retracted_alerts"] == 0, f"{name}: a live alert the words did not confirm"
+    assert seen >= 4

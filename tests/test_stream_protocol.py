@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_pipeline.stream.agreement import after, agreed_prefix
+from audio_pipeline.stream.agreement import after, agreed_prefix, pause_after
 from audio_pipeline.stream.cache import CachedEmbedder
 from audio_pipeline.stream.protocol import (ProtocolError, decode_frame, encode_mulaw, parse_json, parse_start)
 from audio_pipeline.types import Word
@@ -92,6 +92,16 @@ def test_local_agreement():
     assert agreed_prefix(before, [w("Hi", 0)] + now[1:]) == []
     assert agreed_prefix([], now) == []
     assert [x.text for x in after(now, 0.5)] == ["can", "help,", "you"]  # by the word's middle
+
+
+def test_buffer_is_cut_only_in_a_pause_after_committed_words():
+    w = lambda a, b, t: Word(a, b, t)  # noqa: E731
+    committed = [w(0.0, 0.4, "I"), w(0.4, 0.8, "see"), w(1.1, 1.5, "that"), w(1.55, 1.9, "the")]
+    following = [w(2.3, 2.7, "parcel")]
+    assert pause_after(committed, following, 0.12) == pytest.approx(2.1)    # the last pause after a committed word
+    assert pause_after(committed[:3], [w(1.52, 1.9, "the")], 0.12) == pytest.approx(0.95)  # "that the" runs on
+    assert pause_after(committed[:2], [], 0.12) is None                      # nothing after: a word may be starting
+    assert pause_after([], following, 0.12) is None
 
 
 def test_embedding_memo_encodes_each_sentence_once():

@@ -5,14 +5,18 @@ Per channel (`Track`): a buffer of the audio not yet committed to words. Every `
 its speech (Silero VAD, cut to the party's own-speech energy as offline) is decoded again with the
 offline transcriber and guards (hallucination, echo, energy snapping). Words of speech regions
 the VAD has closed are committed; inside a region still open, words two successive decodes agree
-on are committed (local agreement, as whisper_streaming). Committed audio leaves the buffer, so a
-call holds at most `max_buffer` of undecided audio per channel plus `energy_history` of 10 ms
-frame energies, whatever its length.
+on are committed (local agreement, as whisper_streaming). Committed audio leaves the buffer (an
+open region longer than `trim_after` is cut at a pause after its committed words), so a call holds
+at most `max_buffer` of undecided audio per channel plus `energy_history` of 10 ms frame energies,
+whatever its length.
 
 Findings: the OFFLINE rules (analysis.turns, analysis.empathy) run on the committed conversation of
 the last `analysis_window` seconds; a finding is reported once both channels are committed far
 enough past it that more words cannot change it (`settle_*`). Dead air in progress comes from the
 frame energies alone, so it is reported the moment the silence crosses the threshold.
+Interruptions and slow responses need only who talks when: the same rules also run on what lies
+past the committed words (the latest decode's words, and own-speech runs no decode has worded
+yet), before each Whisper pass as well as after it; those alerts say `confirmed: false`.
 """
 from __future__ import annotations
 
@@ -33,9 +37,9 @@ from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
 from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, clean_segments, energies_from_db,
-                          snap_to_energy, speech_mask, to_utterances, unheard_acknowledgements)
-from ..types import AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
-from .agreement import after, agreed_prefix
+                          snap_to_energy, speech_mask, speech_spans, to_utterances, unheard_acknowledgements)
+from ..types import UNHEARD, AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
+from .agreement import after, agreed_prefix, pause_after
 from .protocol import StartMessage
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,9 @@ _CLOSED_MARGIN = 0.25     # a VAD region ending this far before the buffer end h
 _KEEP_SILENCE = 1.0       # seconds of a wordless buffer kept: speech may be starting in it
 _UNHEARD_ONSET = 0.4      # speech this fresh may not be a VAD region yet (Silero's minimum is 0.25 s)
 _SPEECH_RUN = 5           # frames (50 ms) of own speech that end a silence
+_TRIM_PAUSE = 0.12        # a pause between words this long is a safe place to cut a buffer
+_SHORTEST_SPEECH = 0.25   # Silero's minimum speech: a shorter voiced tail is not yet a word's worth
+EARLY = ("interruption", "slow_response")  # sent on unconfirmed words and voiced tails too
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,7 @@ class StreamStats:
     forced_commits: int = 0          # words committed because the buffer was full, not by agreement
     undecodable_seconds: float = 0.0 # VAD speech that gave no words before the buffer limit
     coarse_steps: int = 0
+    decoded_audio: float = 0.0       # audio seconds sent to Whisper, re-decodes included
 
     @property
     def lag(self) -> float:
@@ -110,6 +118,8 @@ class Track:
         self.committed_until = 0.0
         self.settled = 0.0                          # no word before this can still be committed
         self.decoded_to = 0.0                       # buffer end at this channel's last decode
+        self.reach = 0.0                            # all speech before this is in words, hypothesis or `edges`
+        self.edges: list[tuple[float, float]] = []  # own speech past the words no decode has worded yet
 
     @property
     def buf_start(self) -> float:
@@ -242,6 +252,7 @@ class Job:
     plans: Mapping[str, tuple[float | None, float | None] | None]
     due: tuple[str, ...]
     parts: tuple[Part, ...]
+    alerts: tuple["Alert", ...] = ()   # decided before the pass, from voice activity: send them now
 
     @property
     def seconds(self) -> float:
@@ -361,7 +372,7 @@ class CallMonitor:
         """Heavy: decode what is undecided, commit, run the rules; one at a time per call. (The
         server shares Whisper passes between calls instead: `prepare`, `transcribe_parts`, `complete`.)"""
         job = self.prepare(final)
-        return self.complete(job, transcribe_parts(self.transcriber, job.parts) if job.parts else [])
+        return list(job.alerts) + self.complete(job, transcribe_parts(self.transcriber, job.parts) if job.parts else [])
 
     def prepare(self, final: bool = False) -> "Job":
         """Snapshot what a pass needs: each channel's undecided audio, its plan, the energies."""
@@ -370,7 +381,11 @@ class CallMonitor:
         plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
         due = tuple(r for r in ROLES if plans[r] is not None)
         parts = tuple(_part(snaps[r], masks[r], first) for r in due)
-        return Job(final, self.tracks["agent"].end, first, energies, masks, snaps, plans, due, parts)
+        now = self.tracks["agent"].end
+        for r in due:  # the speech about to be decoded already tells who talks when
+            self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
+        early = [] if final else self._early(now)
+        return Job(final, now, first, energies, masks, snaps, plans, due, parts, tuple(early))
 
     def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
         """Commit a pass's words (one segment list per part of the job), then run the rules."""
@@ -379,6 +394,7 @@ class CallMonitor:
                          job.first, job.final)
         if job.due:
             self.stats.decodes += 1
+            self.stats.decoded_audio += job.seconds
         self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
         self.energy.forget_before(min(t.buf_start for t in self.tracks.values()))
         self._frontier = min(t.settled for t in self.tracks.values())
@@ -458,10 +474,11 @@ class CallMonitor:
                 track.commit([AsrSegment(track.hypothesis[0].start, track.hypothesis[-1].end,
                                          " ".join(w.text for w in track.hypothesis), tuple(track.hypothesis))],
                              track.hypothesis)
-            track.hypothesis = []
+            track.hypothesis, track.edges = [], []
             if not final:
                 track.trim(end - _KEEP_SILENCE)
             track.settled = max(track.committed_until, end - _UNHEARD_ONSET)
+            track.reach = max(track.reach, track.settled)
             track.decoded_to = end
             return None
         closed = [r for r in regions if final or r[1] <= len(buffer) - _CLOSED_MARGIN * SR]
@@ -500,9 +517,14 @@ class CallMonitor:
         track.hypothesis = [w for w in rest if w not in agreed]
         if final:
             track.trim(end)
-            track.settled = end
+            track.settled = track.reach = end
+            track.edges = []
             return
         cut = closed_end
+        if end - buf_start > self.opts.trim_after:
+            pause = pause_after(agreed, track.hypothesis, _TRIM_PAUSE)
+            if pause is not None:
+                cut = max(cut or buf_start, pause)
         if end - buf_start > self.opts.max_buffer:
             if agreed:
                 cut = max(cut or 0.0, track.committed_until)
@@ -517,6 +539,23 @@ class CallMonitor:
             track.trim(cut)
         pending = [w.start for w in track.hypothesis] + ([open_start] if open_start is not None else [])
         track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
+        self._voiced_edges(track, mask, first, end if open_start is not None else None)
+
+    def _voiced_edges(self, track: Track, mask: np.ndarray, first: float, end: float | None) -> None:
+        """What the channel holds past its words: own-speech runs (joined over pauses under
+        `turns.activity_join`, each ≥ Silero's shortest speech) up to `end`, the buffer end where
+        the VAD hears speech there (None: it hears none, so there is none to add). Its speech is
+        then known to `end` less Silero's shortest onset."""
+        if end is None:
+            track.edges = []
+            track.reach = max(track.reach, track.settled)
+            return
+        worded = max([track.committed_until] + [w.end for w in track.hypothesis])
+        lo = max(0, int(round((worded - first) / FRAME)))
+        runs = speech_spans(mask[lo:int(round((end - first) / FRAME))], self.cfg.turns.activity_join)
+        offset = first + lo * FRAME
+        track.edges = [(a + offset, b + offset) for a, b in runs if b - a >= _SHORTEST_SPEECH]
+        track.reach = max(track.reach, track.settled, end - _UNHEARD_ONSET)
 
     # -- findings -------------------------------------------------------------------------
     def _utterances(self, since: float) -> list[Utterance]:
@@ -551,13 +590,40 @@ class CallMonitor:
             return []
         window = self._frontier - self.opts.analysis_window
         conv = self._recent_conversation(window - 5.0)
+        return self._decide(self._analyse(conv), window, self._frontier, self.stats.decoded) + self._early(self.stats.decoded)
+
+    def _early(self, at: float) -> list[Alert]:
+        """Turn-taking decided again on what the channels hold past their committed words: the
+        latest decode's words and the voiced speech no decode has worded yet (the rules need only
+        who talks when). Sent with `confirmed: false`; the words confirm them at hang-up, where
+        one they do not hold counts as retracted."""
+        reach = min(t.reach for t in self.tracks.values())
+        if reach <= self._frontier:
+            return []
+        window = reach - self.opts.analysis_window
+        turns = analyze_turns(self._provisional_conversation(window - 5.0, reach), self.cfg.turns, self.cfg.severity)
+        return self._decide([f for f in turns.findings if f.type in EARLY], window, reach, at, confirmed=False)
+
+    def _provisional_conversation(self, since: float, reach: float) -> Conversation:
+        gap = self.cfg.turns.segment_join_gap
+        out = self._utterances(since)
+        for r, track in self.tracks.items():
+            words = list(track.hypothesis) + [Word(a, b, UNHEARD, 0.0) for a, b in track.edges]
+            if words:
+                out += to_utterances([AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
+                                                 tuple(words))], r, gap)
+        return Conversation(tuple(sorted(out, key=lambda u: (u.start, u.end))), reach)
+
+    def _decide(self, findings: Sequence[Finding], window: float, frontier: float, at: float,
+                **extra: object) -> list[Alert]:
+        """Alerts for the findings no later words can change (settled before `frontier`), once each."""
         fresh = []
-        for f in self._analyse(conv):
+        for f in findings:
             # near the window's start a turn may be cut: those findings were decided earlier
             if f.type not in LIVE_TYPES or (window > 0 and f.start < window + 20.0):
                 continue
-            if self._settle(f) <= self._frontier and not self._seen(f):
-                alert = Alert.of(f, self.stats.decoded)  # decided once this much of the call was heard
+            if self._settle(f) <= frontier and not self._seen(f):
+                alert = Alert.of(f, at, **extra)  # decided once this much of the call was heard
                 self._emitted.append(alert)
                 fresh.append(alert)
         return fresh

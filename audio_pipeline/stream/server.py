@@ -98,6 +98,8 @@ class StreamService:
         """One decode of one call: its undecided audio rides in the next shared Whisper pass."""
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(self.light, call.monitor.prepare)
+        for alert in job.alerts:
+            self._alert(call, alert)
         segments: list = []
         if job.parts:
             self._start_passes()
