@@ -85,15 +85,19 @@ def triggers(truth: dict, cfg) -> list[tuple[str, str | None, float, float, floa
 def match_latency(trig, alerts: list[dict], t0: float, speed: float) -> tuple[float, float] | None:
     """(wall-clock latency, audio latency): when the alert arrived, and how much later in the call
     than the decidable moment it was decided (the policy's own delay, without processing time)."""
-    kind, speaker, start, end, moment = trig
+    moment = trig[4]
     for a in sorted(alerts, key=lambda a: a["arrived"]):
-        if a["kind"] != kind or (speaker and a.get("speaker") != speaker):
-            continue
-        if kind == "dead_air" and a["phase"] != "started":
-            continue
-        if min(a["end"], end) + 1.0 >= max(a["start"], start):
+        if kind_matches(trig, a) and (trig[0] != "dead_air" or a["phase"] == "started"):
             return a["arrived"] - (t0 + moment / speed), a["time"] - moment
     return None
+
+
+def kind_matches(trig, alert: dict) -> bool:
+    """The alert is about this truth event: its kind, its speaker (when the event has one), and
+    spans that overlap or lie within 1 s."""
+    kind, speaker, start, end, _ = trig
+    return (alert["kind"] == kind and (not speaker or alert.get("speaker") == speaker)
+            and min(alert["end"], end) + 1.0 >= max(alert["start"], start))
 
 
 async def replay(base: str, items: list[tuple[str, object]], speed: float, sample_every: float = 1.0):
@@ -170,9 +174,9 @@ def findings_f1(streamed: dict, offline: dict) -> Tally:
 
 def policy_latency(truths: dict, cfg) -> dict:
     from audio_pipeline.stream.monitor import CallMonitor
-    from audio_pipeline.stream.protocol import StartMessage, decode_frame
+    from audio_pipeline.stream.client import feed_recording, load_call
+    from audio_pipeline.stream.protocol import StartMessage
     from audio_pipeline.stream.server import StreamService
-    from audio_pipeline.stream.client import load_call
 
     service = StreamService(cfg)
     service.load()
@@ -183,12 +187,8 @@ def policy_latency(truths: dict, cfg) -> dict:
     for p, truth in truths.items():
         call = load_call(p.parent / truth["audio"])
         start = StartMessage(p.stem, None, call.sample_rate, "pcm16", 2, ("agent", "customer"))
-        monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder)
-        alerts, step = [], int(call.sample_rate * 0.25)
-        for i in range(0, len(call.samples), step):
-            raw = call.samples[i:i + step].astype("<i2").tobytes()
-            monitor.feed(raw, decode_frame(raw, start, 1 << 20))
-            alerts += [a.to_json() for a in monitor.step()]
+        monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder, service.phrasing)
+        alerts = [a.to_json() for a in feed_recording(monitor, call, 0.25)]
         _, late, summary = monitor.finish(True)
         retracted += summary["retracted_alerts"]
         alerts += [a.to_json() for a in late]
@@ -219,9 +219,7 @@ def unmatched(truth: dict, cfg, alerts: list[dict]) -> dict[str, int]:
     for a in alerts:
         if a["kind"] not in ("interruption", "slow_response") or a.get("late"):
             continue
-        hit = any(k == a["kind"] and (not sp or a.get("speaker") == sp) and min(a["end"], e) + 1.0 >= max(a["start"], s)
-                  for k, sp, s, e, _ in trig)
-        if not hit:
+        if not any(kind_matches(t, a) for t in trig):
             out[a["kind"]] = out.get(a["kind"], 0) + 1
             print(f"  false {a['kind']} {a.get('speaker')} {a['start']:.2f}-{a['end']:.2f} decided at {a['time']:.2f}"
                   f" confirmed={a.get('confirmed', True)}: {a.get('evidence', '')}", file=sys.stderr)

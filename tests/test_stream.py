@@ -19,7 +19,7 @@ import pytest
 from audio_pipeline.evaluation import Tally, score
 from audio_pipeline.export import review_to_dict
 from audio_pipeline.pipeline import Reviewer
-from audio_pipeline.stream.client import load_call, send_call, watch
+from audio_pipeline.stream.client import feed_recording, load_call, send_call, watch
 from audio_pipeline.stream.server import StreamService, create_app
 
 from .conftest import SAMPLES
@@ -236,11 +236,7 @@ def replay_monitor(service, name: str, interval: float | None = None, step: floa
     start = parse_start({"type": "start", "call_id": name.split(".")[0], "sample_rate": audio.sample_rate,
                          "encoding": "pcm16", "channels": 2})
     monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder, service.phrasing)
-    alerts, n = [], int(audio.sample_rate * step)
-    for i in range(0, len(audio.samples), n):
-        chunk = audio.samples[i:i + n]
-        monitor.feed(chunk.tobytes(), chunk.astype(np.float32) / 32768.0)
-        alerts += monitor.step()
+    alerts = feed_recording(monitor, audio, step)
     review, _, summary = monitor.finish(True)
     return review, alerts, summary
 

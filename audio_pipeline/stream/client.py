@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .protocol import SAMPLE_RATES, encode_mulaw
+from .protocol import SAMPLE_RATES, decode_frame, encode_mulaw
 
 
 # keepalive pings: a busy server (or client) may take a while to answer; a slow pong must not end a call
@@ -55,6 +55,17 @@ def _frames(call: CallAudio, chunk_s: float, encoding: str):
             yield encode_mulaw(part.astype(np.float32).reshape(-1) / 32768.0), len(part)
         else:
             yield part.astype("<i2").tobytes(), len(part)
+
+
+def feed_recording(monitor, call: CallAudio, step: float = 0.25) -> list:
+    """A recording into a CallMonitor in `step`-second PCM16 frames with no clock, each frame decoded
+    as the server decodes it and each step decoding whenever due: the streaming policy on its own,
+    however fast the machine (tests, `bench/stream.py --policy`). Returns the live alerts."""
+    alerts = []
+    for raw, _ in _frames(call, step, "pcm16"):
+        monitor.feed(raw, decode_frame(raw, monitor.start, len(raw)))
+        alerts += monitor.step()
+    return alerts
 
 
 async def send_call(call: CallAudio, url: str, call_id: str, *, agent_id: str | None = None, speed: float = 1.0,

@@ -118,8 +118,13 @@ class Track:
         self.committed_until = 0.0
         self.settled = 0.0                          # no word before this can still be committed
         self.decoded_to = 0.0                       # buffer end at this channel's last decode
-        self.reach = 0.0                            # all speech before this is in words, hypothesis or `edges`
         self.edges: list[tuple[float, float]] = []  # own speech past the words no decode has worded yet
+
+    @property
+    def reach(self) -> float:
+        """All of the party's speech before this is in its words, hypothesis or `edges`: the audio
+        of its last decode, less speech too fresh to be a VAD region yet."""
+        return max(self.settled, self.decoded_to - _UNHEARD_ONSET)
 
     @property
     def buf_start(self) -> float:
@@ -478,7 +483,6 @@ class CallMonitor:
             if not final:
                 track.trim(end - _KEEP_SILENCE)
             track.settled = max(track.committed_until, end - _UNHEARD_ONSET)
-            track.reach = max(track.reach, track.settled)
             track.decoded_to = end
             return None
         closed = [r for r in regions if final or r[1] <= len(buffer) - _CLOSED_MARGIN * SR]
@@ -517,7 +521,7 @@ class CallMonitor:
         track.hypothesis = [w for w in rest if w not in agreed]
         if final:
             track.trim(end)
-            track.settled = track.reach = end
+            track.settled = end
             track.edges = []
             return
         cut = closed_end
@@ -544,18 +548,15 @@ class CallMonitor:
     def _voiced_edges(self, track: Track, mask: np.ndarray, first: float, end: float | None) -> None:
         """What the channel holds past its words: own-speech runs (joined over pauses under
         `turns.activity_join`, each ≥ Silero's shortest speech) up to `end`, the buffer end where
-        the VAD hears speech there (None: it hears none, so there is none to add). Its speech is
-        then known to `end` less Silero's shortest onset."""
+        the VAD hears speech there (None: it hears none, so there is none to add)."""
         if end is None:
             track.edges = []
-            track.reach = max(track.reach, track.settled)
             return
         worded = max([track.committed_until] + [w.end for w in track.hypothesis])
         lo = max(0, int(round((worded - first) / FRAME)))
         runs = speech_spans(mask[lo:int(round((end - first) / FRAME))], self.cfg.turns.activity_join)
         offset = first + lo * FRAME
         track.edges = [(a + offset, b + offset) for a, b in runs if b - a >= _SHORTEST_SPEECH]
-        track.reach = max(track.reach, track.settled, end - _UNHEARD_ONSET)
 
     # -- findings -------------------------------------------------------------------------
     def _utterances(self, since: float) -> list[Utterance]:
