@@ -58,6 +58,9 @@ class AsrOptions:
     decoder: str = "auto"
     batch_size: int = 16
     window_seconds: float = 120.0          # speech decoded per Whisper call: bounds a long call's memory
+    stretched_word_min: float = 0.8        # a word longer than this and than stretched_word_per_letter …
+    stretched_word_per_letter: float = 0.15  # … s a letter, over the party's voice, is decoded again
+    retry_context: float = 3.0             # seconds of speech before a re-decoded stretch, heard with it
     invented_gap: float = 10.0            # hold_guard.py: no speech this long either side …
     invented_probability_max: float = 0.5  # … and a lone word this unsure (or a looping phrase): dropped
 
@@ -205,6 +208,7 @@ class StreamOptions:
     lag_max: float
     max_buffer: float
     trim_after: float
+    context_seconds: float
     energy_history: float
     analysis_window: float
     settle_turns: float

@@ -34,6 +34,9 @@ RULES: dict[str, tuple] = {
     "asr.channel_workers": ("range", 1, None),
     "asr.invented_gap": ("range", 0.0, None),
     "asr.window_seconds": ("range", 30.0, None),
+    "asr.stretched_word_min": ("range", 0.0, None),
+    "asr.stretched_word_per_letter": ("range", 0.0, None),
+    "asr.retry_context": ("range", 0.0, 25.0),
     "asr.invented_probability_max": ("range", 0.0, 1.0),
     "diarization.min_speakers": ("range", 1, None),
     "diarization.max_speakers": ("range", 1, None),
@@ -43,6 +46,7 @@ RULES: dict[str, tuple] = {
     "batch.in_flight_per_worker": ("range", 1, None),
     "batch.worker_memory_gb": ("range", 0.0, None),
     "stream.trim_after": ("range", 1.0, None),
+    "stream.context_seconds": ("range", 0.0, 25.0),
     "privacy.audio_margin": ("range", 0.0, 2.0),
     "privacy.score_min": ("range", 0.0, 1.0),
 }

@@ -8,7 +8,7 @@ import bisect
 import logging
 import os
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -37,9 +37,10 @@ class Transcriber(Protocol):
     name: str
     device: str
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None
-                   ) -> list[AsrSegment]:
-        """Mono float32 audio → segments with word timestamps."""
+    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
+                   regions: Sequence[tuple[int, int]] | None = None) -> list[AsrSegment]:
+        """Mono float32 audio → segments with word timestamps (`regions`: its speech, in samples,
+        when the caller has already found it)."""
         ...
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
@@ -177,13 +178,14 @@ class WhisperTranscriber:
                                   s.compression_ratio))
         return out
 
-    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None
-                   ) -> list[AsrSegment]:
+    def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
+                   regions: Sequence[tuple[int, int]] | None = None) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
-        clear speech that got no words at all be decoded again."""
+        clear speech that got no words at all be decoded again. `regions` (samples) skips the VAD."""
         if sample_rate != 16000:
             raise ValueError(f"faster-whisper expects 16 kHz audio, got {sample_rate} Hz (audio.sample_rate)")
-        regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+        if regions is None:
+            regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
         if own_speech is not None:
             regions = own_regions(regions, own_speech, sample_rate)
         first = self._transcribe(samples, sample_rate, regions)
@@ -195,7 +197,26 @@ class WhisperTranscriber:
                  if any(s.start - 0.2 < b / sample_rate and a / sample_rate < s.end + 0.2 for s in looping)]
         if own_speech is not None:
             again += unheard_speech(kept, own_speech)
+            kept = self._rewrite_stretched(samples, sample_rate, kept, regions, own_speech)
         return sorted(kept + self._retry(samples, sample_rate, timeline.merge(again)), key=lambda s: s.start)
+
+    def _rewrite_stretched(self, samples: np.ndarray, sample_rate: int, segments: list[AsrSegment],
+                           regions: Sequence[tuple[int, int]], own_speech: np.ndarray) -> list[AsrSegment]:
+        """Each stretched word's span decoded again, in one pass, after `retry_context` seconds of
+        the speech before it (alone, a short stretch is heard worse); the words found inside the
+        span replace the stretched one when they are more than one word."""
+        o = self.opts
+        found = stretched_words(segments, own_speech, o.stretched_word_min, o.stretched_word_per_letter)
+        if not found:
+            return segments
+        spans = timeline.merge((w.start - o.retry_context, w.end + 0.3) for w in found)
+        track = [(a / sample_rate, b / sample_rate) for a, b in regions]
+        again = [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(track, spans)]
+        heard = [w for seg in self._transcribe(samples, sample_rate, again) for w in seg.words]
+        swaps = {id(w): inside for w in found
+                 if len(inside := [v for v in heard if w.start <= (v.start + v.end) / 2 <= w.end]) > 1}
+        log.debug("stretched words: %d, rewritten: %d", len(found), len(swaps))
+        return [replace_words(seg, swaps) for seg in segments]
 
     def _retry(self, samples: np.ndarray, sample_rate: int, spans: Sequence[tuple[float, float]]
                ) -> list[AsrSegment]:
@@ -264,9 +285,19 @@ class ChannelEnergy:
     delay: int = 0
     echo_db: np.ndarray | None = None
     other_talking: np.ndarray | None = None
+    measured: bool = True   # False: the echo path is assumed (see UNMEASURED_COUPLING)
 
     def expected_echo(self) -> np.ndarray:
         return self.echo_db if self.echo_db is not None else self.other_db + self.coupling_db
+
+    def echo_for(self, other_db: np.ndarray) -> np.ndarray:
+        """The echo this channel's measured (or assumed) path makes of other levels `other_db`
+        (the first `delay`/MAX_ECHO_DELAY frames lack their history: callers drop them)."""
+        if self.echo_db is None:
+            return other_db + self.coupling_db
+        if not self.measured:
+            return _recent_max(other_db, MAX_ECHO_DELAY) + self.coupling_db
+        return _delayed(other_db, self.delay, float(np.min(other_db))) + self.coupling_db
 
 
 MAX_ECHO_DELAY = 30  # frames (0.3 s): a line echo or acoustic coupling arrives within this
@@ -276,6 +307,7 @@ MIN_COUPLING = -10.0  # dB: an "echo" louder than this is a party's own speech, 
 # as loud as UNMEASURED_COUPLING and as arriving at any delay up to MAX_ECHO_DELAY, so an early
 # echo is not committed as words on the wrong channel.
 MIN_REFERENCE = 150
+TAIL_HISTORY = MAX_ECHO_DELAY + MASK_HOLE + 1  # frames speech_mask_tail needs before the new ones
 UNMEASURED_COUPLING = -20.0
 
 
@@ -351,7 +383,7 @@ def _energy(own_db: np.ndarray, other_db: np.ndarray) -> ChannelEnergy:
     if ref.sum() < MIN_REFERENCE:
         coupling = max(coupling, UNMEASURED_COUPLING)
         loudest, heard = _recent_max(other_db, MAX_ECHO_DELAY), _recent_max(talking, MAX_ECHO_DELAY)
-        return ChannelEnergy(own_db, other_db, coupling, 0, loudest + coupling, heard.astype(bool))
+        return ChannelEnergy(own_db, other_db, coupling, 0, loudest + coupling, heard.astype(bool), False)
     # the noise floor is left out of the expected echo: the margin guards against echo, and the
     # speech threshold already guards against hiss (both at once left no speech on a 10 dB line)
     return ChannelEnergy(own_db, other_db, coupling, d, other + coupling, _delayed(talking, d, False))
@@ -401,6 +433,19 @@ def speech_mask(energy: ChannelEnergy, margin_db: float) -> np.ndarray:
     own = energy.own_db
     mask = (own > _speech_threshold(own)) & (own > energy.expected_echo() + margin_db)
     return close_gaps(mask, MASK_HOLE)
+
+
+def speech_threshold(energy: ChannelEnergy) -> float:
+    return _speech_threshold(energy.own_db)
+
+
+def speech_mask_tail(energy: ChannelEnergy, threshold: float, own_db: np.ndarray, other_db: np.ndarray,
+                     margin_db: float, new: int) -> np.ndarray:
+    """speech_mask's decision for the last `new` frames of `own_db`/`other_db` (which reach back at
+    least TAIL_HISTORY frames before them), with the echo path `energy` and speech `threshold`
+    measured on an earlier window: a live call's newest frames without re-measuring its history."""
+    mask = (own_db > threshold) & (own_db > energy.echo_for(other_db) + margin_db)
+    return close_gaps(mask, MASK_HOLE)[len(mask) - new:]
 
 
 def close_gaps(mask: np.ndarray, longest: int) -> np.ndarray:
@@ -506,6 +551,48 @@ def own_regions(regions: Sequence[tuple[int, int]], own_speech: np.ndarray, samp
     own = [(max(0.0, a - pad), b + pad) for a, b in speech_spans(own_speech, max_gap)]
     vad = [(a / sample_rate, b / sample_rate) for a, b in regions]
     return [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(vad, own)]
+
+
+def stretched_words(segments: Sequence[AsrSegment], own_speech: np.ndarray, shortest: float,
+                    per_letter: float, voiced: float = 0.5) -> list[Word]:
+    """Words far longer than their letters allow (over `shortest` s and `per_letter` s a letter),
+    with the party's own voice under at least `voiced` of them: tiny.en skips a fast phrase and
+    stretches the next word's timestamps over it ("I heard[1.1 s] a beep" for "okay then I thought
+    you know, I heard a beep"). 0 for `shortest` finds none."""
+    if shortest <= 0:
+        return []
+    out = []
+    for seg in segments:
+        for w in seg.words:
+            letters = sum(c.isalnum() for c in w.text)
+            if w.end - w.start > max(shortest, per_letter * letters):
+                frames = own_speech[int(w.start / FRAME):max(int(w.end / FRAME), int(w.start / FRAME) + 1)]
+                if frames.size and frames.mean() >= voiced:
+                    out.append(w)
+    return out
+
+
+def replace_words(seg: AsrSegment, swaps: Mapping[int, Sequence[Word]]) -> AsrSegment:
+    """`seg` with each word whose id is in `swaps` replaced by the words given for it, less a first
+    or last one that repeats the word kept beside it (the new decode heard its neighbour too)."""
+    if not any(id(w) in swaps for w in seg.words):
+        return seg
+    words: list[Word] = []
+    for i, w in enumerate(seg.words):
+        new = list(swaps.get(id(w), (w,)))
+        if id(w) in swaps:
+            nxt = seg.words[i + 1] if i + 1 < len(seg.words) else None
+            if new and words and _same_word(new[0], words[-1]):
+                new = new[1:]
+            if new and nxt is not None and id(nxt) not in swaps and _same_word(new[-1], nxt):
+                new = new[:-1]
+        words += new
+    return AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
+                      seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio)
+
+
+def _same_word(a: Word, b: Word) -> bool:
+    return "".join(c for c in a.text.lower() if c.isalnum()) == "".join(c for c in b.text.lower() if c.isalnum())
 
 
 def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,

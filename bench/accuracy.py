@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,14 +38,14 @@ def mono_copy(path: Path, tmp: Path) -> Path:
     return out
 
 
-def evaluate(calls: list[Path], mono: bool) -> dict:
+def evaluate(calls: list[Path], mono: bool, overrides: dict | None = None) -> dict:
     import jiwer
 
     from audio_pipeline.config import load_config
     from audio_pipeline.export import review_to_dict
     from audio_pipeline.pipeline import Reviewer
 
-    reviewer = Reviewer(load_config(), device="cpu")
+    reviewer = Reviewer(load_config(overrides=overrides), device="cpu")
     tallies = {row: Tally() for row in ROWS}
     bc_as_interruption, refs, hyps = 0, {"agent": [], "customer": []}, {"agent": [], "customer": []}
     audio_s = wall_s = 0.0
@@ -104,11 +105,14 @@ def main() -> None:
     ap.add_argument("--mono", action="store_true", help="mix each call to mono and diarize")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--no-real", action="store_true", help="skip pyannote's real sample call")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override, e.g. asr.stretched_word_min=0 (repeatable)")
     args = ap.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     calls = sorted(args.dir.glob("*.truth.json"))
     if not calls:
         sys.exit(f"no *.truth.json in {args.dir}: run `make bench-data` first")
-    result = evaluate(calls, args.mono)
+    result = evaluate(calls, args.mono, overrides)
     report(result, args.mono)
     if not args.no_real:
         # real voices beside the synthetic ones (DESIGN §6): pyannote's sample call, one speaker per
@@ -116,7 +120,10 @@ def main() -> None:
         import real_call
 
         print()
-        result["real"] = real_call.evaluate()
+        from audio_pipeline.config import load_config
+        from audio_pipeline.pipeline import Reviewer
+
+        result["real"] = real_call.evaluate(reviewer=Reviewer(load_config(overrides=overrides), device="cpu"))
         real_call.report(result["real"])
     if args.json:
         flat = {f"{k}{'/' + s if s else ''}": {"tp": t.tp, "fp": t.fp, "fn": t.fn, "f1": round(t.f1, 4)}

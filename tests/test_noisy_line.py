@@ -60,7 +60,7 @@ class WordlessTurn:
         self.real, self.start, self.end = real, start, end
         self.name, self.device = real.name, real.device
 
-    def transcribe(self, samples, sample_rate, own_speech=None):
+    def transcribe(self, samples, sample_rate, own_speech=None, regions=None):
         return self.real.transcribe(samples, sample_rate, own_speech)
 
     def transcribe_many(self, tracks, sample_rate, own_speech=None):

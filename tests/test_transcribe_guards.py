@@ -203,3 +203,32 @@ def test_a_burst_next_to_the_partys_own_words_is_not_added():
     customer = [Utterance("customer", 2.0, 8.0, "talk", tuple(Word(2.0 + i * 0.5, 2.4 + i * 0.5, "w") for i in range(12)))]
     agent = [Utterance("agent", 6.5, 9.0, "can you confirm", (Word(6.5, 9.0, "confirm"),))]  # 0.9 s later
     assert unheard_acknowledgements(own_speech, agent, customer, "agent", reach=1.5) == []
+
+
+def test_a_word_stretched_over_the_partys_voice_is_found():
+    """"I heard[1.1 s] a beep" with the party talking all along: "heard" hides skipped words. A long
+    word over silence (Whisper stretching the last word to a pause) or a long word whose letters
+    allow it is not."""
+    from audio_pipeline.transcribe import stretched_words
+
+    words = (Word(10.5, 10.6, "I"), Word(10.6, 11.8, "heard"), Word(11.8, 11.9, "a"), Word(11.9, 12.2, "beep."),
+             Word(13.0, 14.2, "originally"), Word(15.0, 16.2, "well"))
+    own = np.zeros(2000, dtype=bool)
+    own[1040:1450] = True            # voice from 10.4 s to 14.5 s; silence under "well"
+    found = stretched_words([AsrSegment(10.5, 16.2, "", words)], own, 0.8, 0.15)
+    assert [w.text for w in found] == ["heard"]
+    assert stretched_words([AsrSegment(10.5, 16.2, "", words)], own, 0.0, 0.15) == []
+
+
+def test_replacing_a_stretched_word_keeps_its_neighbours_once():
+    from audio_pipeline.transcribe import replace_words
+
+    words = (Word(10.5, 10.6, "I"), Word(10.6, 11.8, "heard"), Word(11.9, 12.2, "beep."))
+    found = [Word(10.5, 10.6, "I"), Word(10.7, 10.9, "thought"), Word(11.0, 11.3, "you"), Word(11.3, 11.5, "know,"),
+             Word(11.5, 11.7, "heard"), Word(11.8, 12.0, "beep")]
+    out = replace_words(AsrSegment(10.5, 12.2, "I heard beep.", words), {id(words[1]): found[1:]})
+    assert out.text == "I thought you know, heard beep."
+    assert (out.start, out.end) == (10.5, 12.2)
+    # the first new word repeats the kept one before it: dropped too
+    out = replace_words(AsrSegment(10.5, 12.2, "I heard beep.", words), {id(words[1]): found[:5]})
+    assert out.text == "I thought you know, heard beep."
