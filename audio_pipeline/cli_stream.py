@@ -37,8 +37,7 @@ def serve(
         raise fail(f"--port must be 1-65535, got {port}")
     import uvicorn
 
-    from .stream.client import PING_TIMEOUT
-    from .stream.server import StreamService, create_app
+    from .stream.server import StreamService, server_config
 
     service = StreamService(cfg, output_dir=output_dir, db=db)
     try:
@@ -49,8 +48,7 @@ def serve(
     err.print(f"audio: ws://{host}:{port}/v1/calls · alerts: ws://{host}:{port}/v1/events · "
               f"calls: http://{host}:{port}/v1/calls", highlight=False)
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="info" if verbose else "warning",
-                    ws_max_size=max(cfg.stream.max_frame_bytes * 4, 1 << 20), ws_ping_timeout=PING_TIMEOUT)
+        uvicorn.Server(server_config(service, host, port, "info" if verbose else "warning")).run()
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc}", 1) from None
 

@@ -6,7 +6,8 @@
 0. Policy latency (--policy): each call is fed to a CallMonitor in 0.25 s steps with no clock, every
    step decoding when due; an alert's latency is the audio heard when it was decided minus the
    moment below. This is the delay of the streaming policy itself (local agreement, settling) on a
-   machine fast enough to keep up; the wall-clock figures add queueing and decoding time.
+   machine fast enough to keep up; the wall-clock figures add queueing and decoding time. Also the
+   WER of those streamed reviews and of the offline reviews of the same files (no clock either).
 
 1. Latency: each labelled call (DIR holds NAME.wav/.flac + NAME.truth.json; default samples/) is
    replayed at each speed, one call at a time, with a subscriber on /v1/events. For every truth event
@@ -48,12 +49,11 @@ PHRASING = {"empathy": "empathy", "dismissive": "dismissive", "sympathy": "sympa
 def start_server(cfg, out: Path):
     import uvicorn
 
-    from audio_pipeline.stream.server import StreamService, create_app
+    from audio_pipeline.stream.server import StreamService, server_config
 
     service = StreamService(cfg, output_dir=out / "reviews", db=None)
     service.load()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning",
-                                          ws_ping_timeout=120.0))
+    srv = uvicorn.Server(server_config(service))
     threading.Thread(target=srv.run, daemon=True).start()
     while not srv.started:
         time.sleep(0.05)
@@ -176,6 +176,8 @@ def policy_latency(truths: dict, cfg) -> dict:
     from audio_pipeline.stream.monitor import CallMonitor
     from audio_pipeline.stream.client import feed_recording, load_call
     from audio_pipeline.stream.protocol import StartMessage
+    from audio_pipeline.export import review_to_dict
+    from audio_pipeline.pipeline import Reviewer
     from audio_pipeline.stream.server import StreamService
 
     service = StreamService(cfg)
@@ -184,12 +186,14 @@ def policy_latency(truths: dict, cfg) -> dict:
     missed: dict[str, int] = {}
     extra: dict[str, int] = {}
     retracted = 0
+    streamed: list[dict] = []
     for p, truth in truths.items():
         call = load_call(p.parent / truth["audio"])
         start = StartMessage(p.stem, None, call.sample_rate, "pcm16", 2, ("agent", "customer"))
         monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder, service.phrasing)
         alerts = [a.to_json() for a in feed_recording(monitor, call, 0.25)]
-        _, late, summary = monitor.finish(True)
+        review, late, summary = monitor.finish(True)
+        streamed.append(review_to_dict(review))
         retracted += summary["retracted_alerts"]
         alerts += [a.to_json() for a in late]
         for a in alerts:
@@ -208,6 +212,11 @@ def policy_latency(truths: dict, cfg) -> dict:
     out: dict = {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
                      "missed": missed.get(k, 0), "false": extra.get(k, 0)} for k, v in sorted(lat.items())}
     out["retracted_at_hangup"] = retracted
+    reviewer = Reviewer(cfg, transcriber=service.transcriber)
+    offline = [review_to_dict(reviewer.review(p.parent / t["audio"])) for p, t in truths.items()]
+    w_stream, w_off = wer_by_speaker(streamed, list(truths.values())), wer_by_speaker(offline, list(truths.values()))
+    out["wer"] = {role: {"streamed": round(w_stream[role], 4), "offline": round(w_off[role], 4),
+                         "difference": round(w_stream[role] - w_off[role], 4)} for role in w_stream}
     return out
 
 
@@ -234,6 +243,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--policy", action="store_true", help="only the policy latency (no server, no clock)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override, e.g. stream.context_seconds=0 (repeatable)")
     args = ap.parse_args()
 
     import tempfile
@@ -243,7 +254,9 @@ def main() -> None:
     from audio_pipeline.pipeline import Reviewer
     from audio_pipeline.stream.client import CallAudio, load_call
 
-    cfg = load_config()
+    import yaml
+
+    cfg = load_config(overrides={k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     if args.policy:
         truths = {p: json.loads(p.read_text()) for d in args.dirs for p in sorted(d.glob("*.truth.json"))}
         report = {"calls": [p.name for p in truths], "policy_latency": policy_latency(truths, cfg)}

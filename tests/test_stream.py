@@ -20,7 +20,7 @@ from audio_pipeline.evaluation import Tally, score
 from audio_pipeline.export import review_to_dict
 from audio_pipeline.pipeline import Reviewer
 from audio_pipeline.stream.client import feed_recording, load_call, send_call, watch
-from audio_pipeline.stream.server import StreamService, create_app
+from audio_pipeline.stream.server import StreamService, server_config
 
 from .conftest import SAMPLES
 
@@ -36,8 +36,7 @@ def server(cfg, tmp_path_factory):
     out = tmp_path_factory.mktemp("stream")
     service = StreamService(cfg, output_dir=out / "reviews", db=out / "reviews.sqlite")
     service.load()
-    srv = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning",
-                                          ws_ping_timeout=120.0))
+    srv = uvicorn.Server(server_config(service))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

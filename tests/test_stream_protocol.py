@@ -156,3 +156,64 @@ def test_stream_settings_are_checked_but_not_part_of_the_review_fingerprint(cfg)
     assert load_config(overrides={"stream.decode_interval": 2.0}).fingerprint() == cfg.fingerprint()
     with pytest.raises(ConfigError):
         load_config(overrides={"stream.decode_intervall": 2.0})
+
+
+def test_context_keeps_the_latest_worded_speech_only():
+    """Trimmed audio leaves its worded stretches as the next decode's context: silence and the
+    other party's time are left out, stretches are kept apart by a short pause, oldest first out."""
+    from audio_pipeline.stream.monitor import CONTEXT_GAP, SR, _speech_context
+
+    audio = np.arange(10 * SR, dtype=np.float32)            # call time 5-15 s; value = sample index
+    words = [(6.0, 6.4), (6.5, 7.0), (11.0, 11.5)]          # two stretches: 6.0-7.0 (joined) and 11.0-11.5
+    ctx = _speech_context(np.zeros(0, dtype=np.float32), audio, 5.0, words, 3.0)
+    first, second = (1.0 - 0.1) * SR, (6.0 - 0.1) * SR     # 0.1 s margin each side
+    assert len(ctx) == int(1.2 * SR) + int(CONTEXT_GAP * SR) + int(0.7 * SR)
+    assert ctx[0] == first and ctx[-1] == second + 0.7 * SR - 1
+    older = _speech_context(ctx, audio, 5.0, [(13.0, 14.5)], 2.0)  # past the limit: the oldest goes
+    assert len(older) == 2 * SR and older[-1] == (9.6 - 0.0) * SR - 1
+
+
+def test_context_words_are_heard_but_not_kept():
+    """A pass holds each part after its context; words heard in the context belong to no part."""
+    from audio_pipeline.stream.monitor import SR, Part, transcribe_parts
+    from audio_pipeline.transcribe import AsrSegment
+
+    class Echoing:  # pure stand-in: one word per second of the audio it is given, at that second
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None):
+            self.seen = len(samples) / sample_rate
+            words = tuple(Word(t + 0.1, t + 0.5, f"w{t}", 0.9) for t in range(int(self.seen)))
+            return [AsrSegment(words[0].start, words[-1].end, "", words)]
+
+    fake = Echoing()
+    part = Part(np.zeros(2 * SR, np.float32), np.ones(200, bool), np.zeros(3 * SR, np.float32))
+    out = transcribe_parts(fake, [part])
+    assert fake.seen == 3 + 0.2 + 2 + 1          # context, its pause, the part, the closing gap
+    # w0-w2 were heard in the context; w3 (its middle 0.1 s into the part) and w4 are the part's,
+    # in the part's own time
+    assert [w.text for w in out[0][0].words] == ["w3", "w4"]
+    assert out[0][0].words[1].start == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("name", ["demo_call.wav", "sample_crosstalk.flac"])
+def test_live_own_speech_measured_once_a_second_agrees_with_every_tick(name, monkeypatch):
+    """The live own-speech mask re-measures thresholds and echo paths once a second and applies
+    them to the frames in between: on the sample calls it must agree with measuring at every
+    0.25 s tick (as the offline guards would on that window) on ≥ 99 % of frames, per party."""
+    import threading
+
+    import soxr
+
+    from audio_pipeline.stream import monitor
+
+    x, rate = sf.read(ROOT / "samples" / name, dtype="float32", always_2d=True)
+    x = soxr.resample(x, rate, monitor.SR) if rate != monitor.SR else x
+    masks = {}
+    for every in (1, monitor.REMEASURE):
+        monkeypatch.setattr(monitor, "REMEASURE", every)
+        energy = monitor.Energy(120.0, threading.Lock())
+        for i in range(0, len(x), monitor.SR // 4):
+            energy.add({"agent": x[i:i + monitor.SR // 4, 0], "customer": x[i:i + monitor.SR // 4, 1]}, 10.0)
+        masks[every] = {r: energy.full_mask(r) for r in monitor.ROLES}
+    for r in monitor.ROLES:
+        tick, second = masks[1][r], masks[monitor.REMEASURE][r]
+        assert second.sum() > 500 and (tick == second).mean() >= 0.99, r

@@ -80,7 +80,7 @@ async def send_call(call: CallAudio, url: str, call_id: str, *, agent_id: str | 
     start = {"type": "start", "call_id": call_id, "agent_id": agent_id, "sample_rate": call.sample_rate,
              "encoding": encoding, "channels": 2, "layout": ["agent", "customer"]}
     try:
-        ws = await connect(url, max_size=None, open_timeout=10, ping_timeout=PING_TIMEOUT)
+        ws = await connect(url, max_size=None, open_timeout=10, ping_timeout=PING_TIMEOUT, compression=None)
     except Exception as exc:
         raise ClientError(f"cannot connect to {url}: {exc}") from None
     got: dict[str, dict] = {}

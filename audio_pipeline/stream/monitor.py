@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
 from ..review import build_review
-from ..transcribe import (FRAME, AsrSegment, ChannelEnergy, Transcriber, clean_segments, energies_from_db,
-                          snap_to_energy, speech_mask, speech_spans, to_utterances, unheard_acknowledgements)
+from ..transcribe import (FRAME, TAIL_HISTORY, AsrSegment, ChannelEnergy, Transcriber, clean_segments,
+                          energies_from_db, snap_to_energy, speech_mask, speech_mask_tail, speech_spans,
+                          speech_threshold, to_utterances, unheard_acknowledgements)
 from ..types import UNHEARD, AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
 from .agreement import after, agreed_prefix, pause_after
 from .protocol import StartMessage
@@ -56,6 +57,8 @@ _SPEECH_RUN = 5           # frames (50 ms) of own speech that end a silence
 _TRIM_PAUSE = 0.12        # a pause between words this long is a safe place to cut a buffer
 _SHORTEST_SPEECH = 0.25   # Silero's minimum speech: a shorter voiced tail is not yet a word's worth
 EARLY = ("interruption", "slow_response")  # sent on unconfirmed words and voiced tails too
+REMEASURE = 100           # frames (1 s): how often a live call's echo path and thresholds are measured again
+CONTEXT_GAP = 0.2         # seconds of silence between stretches of context, as offline between regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ class Track:
         self.settled = 0.0                          # no word before this can still be committed
         self.decoded_to = 0.0                       # buffer end at this channel's last decode
         self.edges: list[tuple[float, float]] = []  # own speech past the words no decode has worded yet
+        self.context = np.zeros(0, dtype=np.float32)  # the party's latest committed speech (see `trim`)
+        self.regions: tuple[tuple[int, int], ...] = ()  # speech regions (samples) of the buffer at its last plan
 
     @property
     def reach(self) -> float:
@@ -140,13 +145,17 @@ class Track:
             start, buf = self.audio
             self.audio = (start, np.concatenate([buf, samples.astype(np.float32)]))
 
-    def trim(self, t: float) -> None:
-        """Drop buffered audio before call time `t`."""
+    def trim(self, t: float, keep_context: float = 0.0) -> None:
+        """Drop buffered audio before call time `t`; up to `keep_context` seconds of the party's
+        committed words in it are kept as `context`."""
         with self._lock:
             start, buf = self.audio
             cut = int(round((min(t, start + len(buf) / SR) - start) * SR))
             if cut > 0:
                 self.audio = (start + cut / SR, buf[cut:].copy())
+        if cut > 0 and keep_context > 0:
+            spoken = [(w.start, w.end) for p in self.recent_pieces(start) for w in p.words]
+            self.context = _speech_context(self.context, buf[:cut], start, spoken, keep_context)
 
     def commit(self, segments: Sequence[AsrSegment], words: Sequence[Word]) -> None:
         chosen = set(id(w) for w in words)
@@ -176,6 +185,8 @@ class Energy:
         self.db = {r: np.zeros(0, dtype=np.float32) for r in ROLES}
         self.mask = {r: bytearray() for r in ROLES}
         self.pending = {r: np.zeros(0, dtype=np.float32) for r in ROLES}
+        self._measured: dict[str, tuple[ChannelEnergy, float]] | None = None
+        self._measured_at = 0
 
     @property
     def frames(self) -> int:
@@ -195,11 +206,29 @@ class Energy:
             b = self.frames
             if b == a:
                 return a, b
-            own = _own_speech(_energies(self.db), margin_db)
+            own = self._newest(a, b, margin_db)
             for r in ROLES:
-                # the newest frames' decision, with thresholds from the whole window
-                self.mask[r].extend(own[r][a - self.first:b - self.first].astype(np.uint8).tobytes())
+                self.mask[r].extend(own[r].astype(np.uint8).tobytes())
         return a, b
+
+    def _newest(self, a: int, b: int, margin_db: float) -> dict[str, np.ndarray]:
+        """Own speech in call frames [a, b): thresholds and echo paths measured on the whole window
+        at most every REMEASURE frames (a full measure costs ~30 correlations over the window, and
+        a tick comes every 0.25 s), in between applied to the new frames only."""
+        if self._measured is None or b - self._measured_at >= REMEASURE or a - TAIL_HISTORY < self.first:
+            energies = _energies(self.db)
+            self._measured = {r: (e, speech_threshold(e)) for r, e in energies.items()} if len(self.db[ROLES[0]]) else None
+            self._measured_at = b
+            own = _own_speech(energies, margin_db)
+            return {r: own[r][a - self.first:b - self.first] for r in ROLES}
+        lo = a - TAIL_HISTORY - self.first
+        n = min(len(self.db[r]) for r in ROLES) - lo
+        out = {}
+        for r, other in zip(ROLES, reversed(ROLES)):
+            energy, threshold = self._measured[r]
+            out[r] = speech_mask_tail(energy, threshold, self.db[r][lo:lo + n], self.db[other][lo:lo + n],
+                                      margin_db, b - a)
+        return out
 
     def snapshot(self, margin_db: float) -> tuple[float, dict[str, ChannelEnergy], dict[str, np.ndarray]]:
         """(call time of the first frame, energies, own-speech masks) of the window, consistently."""
@@ -236,12 +265,42 @@ def _own_speech(energies: Mapping[str, ChannelEnergy], margin_db: float) -> dict
     return out
 
 
+def _speech_context(context: np.ndarray, audio: np.ndarray, start: float, words: Sequence[tuple[float, float]],
+                    seconds: float) -> np.ndarray:
+    """`context` followed by the stretches of `audio` (starting at call time `start`) that hold
+    words (joined over pauses under 0.5 s, 0.1 s of margin), CONTEXT_GAP of silence between
+    stretches; the last `seconds` of that."""
+    gap = np.zeros(int(CONTEXT_GAP * SR), dtype=np.float32)
+    parts = [context]
+    for a, b in speech_spans_of(words, 0.5):
+        lo, hi = max(0, round((a - 0.1 - start) * SR)), min(len(audio), round((b + 0.1 - start) * SR))
+        if hi > lo:
+            parts += [gap, audio[lo:hi]] if len(parts) > 1 or len(context) else [audio[lo:hi]]
+    joined = np.concatenate(parts)
+    return joined[-int(seconds * SR):].copy()
+
+
+def speech_spans_of(words: Sequence[tuple[float, float]], join: float) -> list[tuple[float, float]]:
+    """Word spans in time order, joined where they are less than `join` apart."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(words):
+        if out and a - out[-1][1] < join:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A channel's undecided audio and own-speech mask, to go into a Whisper pass."""
+    """A channel's undecided audio and own-speech mask, to go into a Whisper pass, after `context`:
+    the party's latest committed speech, decoded again only to be heard (its words are not kept).
+    Whisper writes a short stretch of speech markedly worse without the speaker's preceding words."""
 
     samples: np.ndarray
     own: np.ndarray
+    context: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    regions: tuple[tuple[int, int], ...] | None = None   # its speech regions (samples), when already found
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,12 +323,14 @@ class Job:
         return sum(len(p.samples) for p in self.parts) / SR
 
 
-def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float) -> Part:
+def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
     buf_start, buffer = snap
     a = int(round((buf_start - first) / FRAME))
     n = len(buffer) // HOP
     m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
-    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))))
+    regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
+    heard = track.context[: len(track.context) // HOP * HOP] if context else np.zeros(0, dtype=np.float32)
+    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))), heard, regions)
 
 
 def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
@@ -278,13 +339,21 @@ def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[li
     whatever its length, so short parts share one); its segments split back per part, in each
     part's own time."""
     gap = np.zeros(SR, dtype=np.float32)
-    audio, own, offsets, pos = [], [], [], 0
+    between = np.zeros(int(CONTEXT_GAP * SR), dtype=np.float32)
+    audio, own, offsets, regions, pos = [], [], [], [], 0
     for part in parts:
+        if len(part.context):
+            audio += [part.context, between]
+            own += [np.ones(len(part.context) // HOP, dtype=bool), np.zeros(len(between) // HOP, dtype=bool)]
+            regions.append((pos, pos + len(part.context)))
+            pos += len(part.context) + len(between)
         audio += [part.samples, gap]
         own += [part.own, np.zeros(len(gap) // HOP, dtype=bool)]
         offsets.append((pos / SR, (pos + len(part.samples)) / SR))
+        regions += [(pos + a, pos + b) for a, b in part.regions or ()]
         pos += len(part.samples) + len(gap)
-    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own))
+    known = all(p.regions is not None for p in parts)
+    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own), regions if known else None)
     out: list[list[AsrSegment]] = [[] for _ in parts]
     for seg in segments:
         for i, (lo, hi) in enumerate(offsets):
@@ -385,7 +454,9 @@ class CallMonitor:
         snaps = {r: self.tracks[r].audio for r in ROLES}
         plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
         due = tuple(r for r in ROLES if plans[r] is not None)
-        parts = tuple(_part(snaps[r], masks[r], first) for r in due)
+        # context costs decoding time (its words are decoded again): only while keeping up
+        context = self.decode_interval <= self.opts.decode_interval
+        parts = tuple(_part(snaps[r], masks[r], first, self.tracks[r], context) for r in due)
         now = self.tracks["agent"].end
         for r in due:  # the speech about to be decoded already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
@@ -474,6 +545,7 @@ class CallMonitor:
             track.settled = max(track.settled, end if final else track.settled)
             return None
         regions = self.transcriber.speech_regions(buffer) if self.cfg.asr.vad_filter else [(0, len(buffer))]
+        track.regions = tuple(regions)  # the pass decodes these: its VAD need not run again
         if not regions:
             if track.hypothesis:  # words decoded while their region was open: keep them, never drop
                 track.commit([AsrSegment(track.hypothesis[0].start, track.hypothesis[-1].end,
@@ -481,7 +553,7 @@ class CallMonitor:
                              track.hypothesis)
             track.hypothesis, track.edges = [], []
             if not final:
-                track.trim(end - _KEEP_SILENCE)
+                track.trim(end - _KEEP_SILENCE, self.opts.context_seconds)
             track.settled = max(track.committed_until, end - _UNHEARD_ONSET)
             track.decoded_to = end
             return None
@@ -540,7 +612,7 @@ class CallMonitor:
                     self.stats.undecodable_seconds += keep - (cut or buf_start)
                     cut = keep
         if cut is not None:
-            track.trim(cut)
+            track.trim(cut, self.opts.context_seconds)
         pending = [w.start for w in track.hypothesis] + ([open_start] if open_start is not None else [])
         track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
         self._voiced_edges(track, mask, first, end if open_start is not None else None)
