@@ -1,6 +1,6 @@
 """Speed of a full stereo review vs bare faster-whisper on the same two channels, in one run.
 
-    python bench/speed.py [CALL.wav …] [--repeat 2] [--minutes 5]
+    python bench/speed.py [CALL.wav …] [--repeat 2] [--minutes 5] [--model tiny.en]
 
 Without files it builds a ~5-minute stereo call by joining the labelled synthetic calls
 (bench/.data/calls, made by `make bench-data`) or, failing that, the samples/. The baseline is
@@ -65,8 +65,8 @@ def bare_transcribe(model, path: Path, cfg) -> int:
     return words
 
 
-def peak_rss_mb(path: Path) -> float:
-    cli = [sys.executable, "-m", "audio_pipeline", "review", str(path), "-o", tempfile.mkdtemp(), "-q"]
+def peak_rss_mb(path: Path, model: str) -> float:
+    cli = [sys.executable, "-m", "audio_pipeline", "review", str(path), "-o", tempfile.mkdtemp(), "-q", "--model", model]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(cli, check=True, cwd=ROOT, capture_output=True)
     return max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -77,13 +77,19 @@ def main() -> None:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--model", default="tiny.en", help="the Whisper model of both sides (tiny.en, base, ...)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override of the review, e.g. asr.stretched_word_min=0 (repeatable)")
     args = ap.parse_args()
 
     from audio_pipeline.config import load_config
     from audio_pipeline.pipeline import Reviewer
 
     files = args.files or [build_long_call(args.minutes, Path(tempfile.mkdtemp()) / "long_call.wav")]
-    cfg = load_config()
+    import yaml
+
+    cfg = load_config(overrides={"asr.model": args.model} | {k: yaml.safe_load(v) for k, v in
+                                                             (kv.split("=", 1) for kv in args.set)})
     t0 = time.perf_counter()
     reviewer = Reviewer(cfg, device="cpu")
     load_s = time.perf_counter() - t0
@@ -110,7 +116,7 @@ def main() -> None:
         b, f = min(bare), min(full)
         lang = language_seconds(reviewer, review, duration)
         print(f"{path.name[:21]:<22}{duration:>9.1f}{b:>9.2f}{f:>10.2f}{f / b:>8.2f}{duration / b:>10.1f}"
-              f"{duration / f:>12.1f}{lang:>8.2f}{100 * lang / f:>7.1f}%{peak_rss_mb(path):>9.0f}")
+              f"{duration / f:>12.1f}{lang:>8.2f}{100 * lang / f:>7.1f}%{peak_rss_mb(path, args.model):>9.0f}")
 
 
 def language_seconds(reviewer, review, duration: float) -> float:
