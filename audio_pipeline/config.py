@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -312,6 +312,18 @@ def dotted(overrides: Mapping[str, Any]) -> dict:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
+    return out
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """["stream.context_seconds=0", ...] -> {"stream.context_seconds": 0}: values read as YAML, so
+    numbers, booleans and lists keep their types."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"an override is KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
     return out
 
 

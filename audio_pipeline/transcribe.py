@@ -14,6 +14,7 @@ import numpy as np
 
 from .analysis import timeline
 from .config import AsrOptions
+from .evaluation import normalise_text
 from .types import UNHEARD, Utterance, Word
 
 log = logging.getLogger(__name__)
@@ -210,8 +211,8 @@ class WhisperTranscriber:
         if not found:
             return segments
         spans = timeline.merge((w.start - o.retry_context, w.end + 0.3) for w in found)
-        track = [(a / sample_rate, b / sample_rate) for a, b in regions]
-        again = [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(track, spans)]
+        speech = [(a / sample_rate, b / sample_rate) for a, b in regions]
+        again = [(int(a * sample_rate), int(b * sample_rate)) for a, b in timeline.intersect(speech, spans)]
         heard = [w for seg in self._transcribe(samples, sample_rate, again) for w in seg.words]
         swaps = {id(w): inside for w in found
                  if len(inside := [v for v in heard if w.start <= (v.start + v.end) / 2 <= w.end]) > 1}
@@ -592,7 +593,8 @@ def replace_words(seg: AsrSegment, swaps: Mapping[int, Sequence[Word]]) -> AsrSe
 
 
 def _same_word(a: Word, b: Word) -> bool:
-    return "".join(c for c in a.text.lower() if c.isalnum()) == "".join(c for c in b.text.lower() if c.isalnum())
+    """As local agreement compares words: normalised text, punctuation aside."""
+    return normalise_text(a.text) == normalise_text(b.text)
 
 
 def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -108,7 +107,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration override, e.g. asr.stretched_word_min=0 (repeatable)")
     args = ap.parse_args()
-    overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    from audio_pipeline.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
     calls = sorted(args.dir.glob("*.truth.json"))
     if not calls:
         sys.exit(f"no *.truth.json in {args.dir}: run `make bench-data` first")

@@ -82,14 +82,11 @@ def main() -> None:
                     help="a configuration override of the review, e.g. asr.stretched_word_min=0 (repeatable)")
     args = ap.parse_args()
 
-    from audio_pipeline.config import load_config
+    from audio_pipeline.config import load_config, parse_overrides
     from audio_pipeline.pipeline import Reviewer
 
     files = args.files or [build_long_call(args.minutes, Path(tempfile.mkdtemp()) / "long_call.wav")]
-    import yaml
-
-    cfg = load_config(overrides={"asr.model": args.model} | {k: yaml.safe_load(v) for k, v in
-                                                             (kv.split("=", 1) for kv in args.set)})
+    cfg = load_config(overrides={"asr.model": args.model} | parse_overrides(args.set))
     t0 = time.perf_counter()
     reviewer = Reviewer(cfg, device="cpu")
     load_s = time.perf_counter() - t0

@@ -249,14 +249,12 @@ def main() -> None:
 
     import tempfile
 
-    from audio_pipeline.config import load_config
+    from audio_pipeline.config import load_config, parse_overrides
     from audio_pipeline.export import review_to_dict
     from audio_pipeline.pipeline import Reviewer
     from audio_pipeline.stream.client import CallAudio, load_call
 
-    import yaml
-
-    cfg = load_config(overrides={k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    cfg = load_config(overrides=parse_overrides(args.set))
     if args.policy:
         truths = {p: json.loads(p.read_text()) for d in args.dirs for p in sorted(d.glob("*.truth.json"))}
         report = {"calls": [p.name for p in truths], "policy_latency": policy_latency(truths, cfg)}

@@ -232,3 +232,12 @@ def test_replacing_a_stretched_word_keeps_its_neighbours_once():
     # the first new word repeats the kept one before it: dropped too
     out = replace_words(AsrSegment(10.5, 12.2, "I heard beep.", words), {id(words[1]): found[:5]})
     assert out.text == "I thought you know, heard beep."
+
+
+def test_overrides_from_the_command_line_keep_their_types():
+    from audio_pipeline.config import parse_overrides
+
+    assert parse_overrides(["stream.context_seconds=0", "asr.model=base", "activity.enabled=false"]) == {
+        "stream.context_seconds": 0, "asr.model": "base", "activity.enabled": False}
+    with pytest.raises(ConfigError):
+        parse_overrides(["stream.context_seconds"])

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from ..analysis import timeline
 from ..analysis.empathy import Embedder, analyze_empathy, empathy_metrics
 from ..analysis.lexicon import Lexicon
 
@@ -268,27 +269,16 @@ def _own_speech(energies: Mapping[str, ChannelEnergy], margin_db: float) -> dict
 def _speech_context(context: np.ndarray, audio: np.ndarray, start: float, words: Sequence[tuple[float, float]],
                     seconds: float) -> np.ndarray:
     """`context` followed by the stretches of `audio` (starting at call time `start`) that hold
-    words (joined over pauses under 0.5 s, 0.1 s of margin), CONTEXT_GAP of silence between
+    words (joined over pauses up to 0.5 s, 0.1 s of margin), CONTEXT_GAP of silence between
     stretches; the last `seconds` of that."""
     gap = np.zeros(int(CONTEXT_GAP * SR), dtype=np.float32)
     parts = [context]
-    for a, b in speech_spans_of(words, 0.5):
+    for a, b in timeline.merge(words, 0.5):
         lo, hi = max(0, round((a - 0.1 - start) * SR)), min(len(audio), round((b + 0.1 - start) * SR))
         if hi > lo:
             parts += [gap, audio[lo:hi]] if len(parts) > 1 or len(context) else [audio[lo:hi]]
     joined = np.concatenate(parts)
     return joined[-int(seconds * SR):].copy()
-
-
-def speech_spans_of(words: Sequence[tuple[float, float]], join: float) -> list[tuple[float, float]]:
-    """Word spans in time order, joined where they are less than `join` apart."""
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(words):
-        if out and a - out[-1][1] < join:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
