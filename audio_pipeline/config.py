@@ -122,6 +122,7 @@ class EmpathyOptions:
     threshold_sympathy: float
     threshold_distress: float
     threshold_answered: float
+    threshold_missed: float
     threshold_second_category: float
     turn_join: float
     similarity_empathy: float

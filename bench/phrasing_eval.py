@@ -32,12 +32,11 @@ from audio_pipeline.analysis.empathy import analyze_empathy, embedder_for, load_
 from audio_pipeline.config import load_config  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
 from audio_pipeline.language import load_phrasing_model  # noqa: E402
-from audio_pipeline.phrasing import corpus  # noqa: E402
+from audio_pipeline.phrasing import corpus, moments as missed_moments  # noqa: E402
 from audio_pipeline.phrasing.labels import EMPATHY_CATEGORIES  # noqa: E402
 from audio_pipeline.types import Conversation, Utterance  # noqa: E402
 
 DATA = ROOT / "data" / "phrasing"
-MISSED = ("frustration", "worry", "anger", "disappointment")
 SECONDS_PER_WORD, TURN_GAP = 0.32, 0.6
 
 
@@ -52,30 +51,6 @@ def conversation(dialogue: dict) -> tuple[Conversation, list[dict]]:
         turns.append(dict(turn, start=t, end=end))
         t = end + TURN_GAP
     return Conversation(tuple(utts), t), turns
-
-
-def truth_missed(turns: list[dict]) -> list[list[int]]:
-    """Indices of the distress turns of each unanswered moment."""
-    moments, i = [], 0
-    while i < len(turns):
-        if turns[i]["speaker"] == "customer" and any(lb in MISSED for lb in turns[i]["labels"]):
-            group, j, answered = [i], i + 1, False
-            while j < len(turns):
-                t = turns[j]
-                if t["speaker"] == "customer" and len(t["text"].split()) > 3:
-                    if any(lb in MISSED for lb in t["labels"]) and not answered and all(
-                            turns[k]["speaker"] == "customer" for k in range(group[-1] + 1, j)):
-                        group.append(j); j += 1; continue
-                    break
-                if t["speaker"] == "agent" and any(lb.startswith("empathy:") or lb == "sympathy" for lb in t["labels"]):
-                    answered = True
-                j += 1
-            if not answered:
-                moments.append(group)
-            i = group[-1] + 1
-        else:
-            i += 1
-    return moments
 
 
 def inside(f: dict, turn: dict) -> bool:
@@ -103,7 +78,7 @@ def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counte
             want = bool(labels - {""})
             tallies["distress"].add(int(hit and want), int(hit and not want), int(want and not hit))
     missed = [f for f in fs if f["type"] == "missed_empathy"]
-    moments = truth_missed(turns)
+    moments = missed_moments.unanswered([(t["speaker"], t["text"], t["labels"]) for t in turns])
     found = set()
     for f in missed:
         k = next((n for n, group in enumerate(moments)

@@ -14,7 +14,7 @@ from audio_pipeline.analysis.classified import Scored, acknowledgement, decide
 from audio_pipeline.config import load_config
 from audio_pipeline.language import load_phrasing_model
 from audio_pipeline.models import ModelNotFound
-from audio_pipeline.phrasing import corpus
+from audio_pipeline.phrasing import corpus, moments
 from audio_pipeline.phrasing.features import LEXICON_FLAGS, assemble, context_vector, flags
 from audio_pipeline.phrasing.labels import AGENT_HEADS, CUSTOMER_HEADS, targets
 from audio_pipeline.phrasing.model import PhrasingModel, PhrasingModelError, SpeakerHead, load
@@ -149,6 +149,43 @@ def test_customer_distress_takes_the_most_likely_kind():
     n = len(prep.tokens)
     (m,) = decide(prep, [Scored(0, n, _probs(distress=0.8, frustration=0.7, worry=0.2))], OPTS)
     assert (m.kind, m.category) == ("distress", "frustration")
+
+
+def test_a_line_that_wants_empathy_takes_a_kind_that_wants_it():
+    # the kind heads lean to confusion, but the line wants an acknowledgement: it opens a moment
+    prep = _prep("I don't know how I'm meant to pay the rent now.", "customer")
+    n = len(prep.tokens)
+    (m,) = decide(prep, [Scored(0, n, _probs(distress=0.5, wants_empathy=OPTS.threshold_missed,
+                                             confusion=0.6, worry=0.4))], OPTS)
+    assert (m.category, m.wants_empathy) == ("worry", OPTS.threshold_missed)
+    # distress that does not want empathy keeps its likeliest kind and says how little it wants it
+    (m,) = decide(prep, [Scored(0, n, _probs(distress=0.9, wants_empathy=OPTS.threshold_missed - 0.2,
+                                             confusion=0.6, worry=0.4))], OPTS)
+    assert m.category == "confusion" and m.wants_empathy < OPTS.threshold_missed
+
+
+def test_a_distress_cue_that_does_not_want_empathy_opens_no_moment():
+    cue = emp.Finding(type="customer_distress", speaker="customer", start=0, end=3, severity="info",
+                      message="", evidence="x", rule="distress.model", category="worry",
+                      extra={"confidence": 0.9, "wants_empathy": OPTS.threshold_missed - 0.01})
+    call = conv(utt("customer", 0, 3, "I have no idea when it will come."),
+                utt("agent", 4, 6, "Can I take the order number?"), duration=30)
+    assert emp._missed_empathy(call, [cue], OPTS) == []
+    wanted = replace(cue, extra={"confidence": 0.9, "wants_empathy": OPTS.threshold_missed})
+    assert [f.type for f in emp._missed_empathy(call, [wanted], OPTS)] == ["missed_empathy"]
+
+
+def test_missed_moments_from_labels():
+    turns = [("customer", "I've been waiting three weeks for this.", ["frustration"]),
+             ("customer", "And nobody ever rings me back about it.", ["anger"]),     # same moment
+             ("agent", "Okay.", []),
+             ("agent", "Can I take your reference?", []),
+             ("customer", "It's AB12 3CD, for what it's worth.", []),               # closes it unanswered
+             ("customer", "I'm worried the money's gone for good.", ["worry"]),
+             ("agent", "I can hear how worrying that is.", ["empathy:acknowledgement"]),  # answered
+             ("customer", "Sorry, what does pending mean?", ["confusion"])]          # wants an answer only
+    assert moments.unanswered(turns) == [[0, 1]]
+    assert moments.agreement([[0, 1], [5]], [[1], [0], [7]]) == (1, 2, 1)
 
 
 def test_acknowledgement_reads_empathy_or_sympathy():

@@ -14,7 +14,7 @@ import numpy as np
 from ..config import EmpathyOptions
 from ..phrasing.corpus import CONTEXT_TURNS
 from ..phrasing.features import assemble, context_vector, flags
-from ..phrasing.labels import DISTRESS_KINDS, EMPATHY_CATEGORIES
+from ..phrasing.labels import DISTRESS_KINDS, EMPATHY_CATEGORIES, EMPATHY_WANTED
 from ..phrasing.model import PhrasingModel
 from .embedder import Embedder
 from .empathy import PhraseMatch
@@ -78,11 +78,13 @@ def _evidence(prep: Prepared, unit: Scored, kind: str, category: str | None) -> 
     return None
 
 
-def _match(prep: Prepared, unit: Scored, kind: str, category: str | None, p: float) -> PhraseMatch:
+def _match(prep: Prepared, unit: Scored, kind: str, category: str | None, p: float,
+           wants_empathy: float | None = None) -> PhraseMatch:
     cue = _evidence(prep, unit, kind, category)
     first, last = (cue.first, cue.last) if cue else (unit.first, unit.last)
     return PhraseMatch(kind, category, first, last, (unit.first, unit.last), " ".join(prep.tokens[first:last]),
-                       "model", matched=cue.matched if cue else "", confidence=round(p, 3))
+                       "model", matched=cue.matched if cue else "", confidence=round(p, 3),
+                       wants_empathy=wants_empathy)
 
 
 def _thresholds(opts: EmpathyOptions) -> dict[str, float]:
@@ -106,11 +108,22 @@ def decide(prep: Prepared, scored: Sequence[Scored], opts: EmpathyOptions) -> li
             chosen = [cats[0]] + [c for c in cats[1:] if best.probs[f"empathy:{c}"] >= opts.threshold_second_category]
             found += [_match(prep, best, "empathy", c, best.probs["empathy"]) for c in chosen]
     elif prep.speaker == "customer":
-        best = _best(scored, "distress")
-        if best.probs["distress"] >= limits["distress"]:
-            kind = max(DISTRESS_KINDS, key=lambda k: best.probs[k])
-            found.append(_match(prep, best, "distress", kind, best.probs["distress"]))
+        found += _distress(prep, scored, opts)
     return found
+
+
+def _distress(prep: Prepared, scored: Sequence[Scored], opts: EmpathyOptions) -> list[PhraseMatch]:
+    """A line that wants empathy is distress of one of the kinds an agent owes an acknowledgement,
+    whatever the kind heads say (they are far less sure than the heads asking whether at all)."""
+    best, wanting = _best(scored, "distress"), _best(scored, "wants_empathy")
+    if wanting.probs["wants_empathy"] >= opts.threshold_missed:
+        kind = max(EMPATHY_WANTED, key=lambda k: wanting.probs[k])
+        return [_match(prep, wanting, "distress", kind, max(wanting.probs["distress"], wanting.probs["wants_empathy"]),
+                       wants_empathy=wanting.probs["wants_empathy"])]
+    if best.probs["distress"] >= opts.threshold_distress:
+        kind = max(DISTRESS_KINDS, key=lambda k: best.probs[k])
+        return [_match(prep, best, "distress", kind, best.probs["distress"], wants_empathy=best.probs["wants_empathy"])]
+    return []
 
 
 def acknowledgement(scored: Sequence[Scored]) -> float:

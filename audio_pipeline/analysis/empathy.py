@@ -88,6 +88,7 @@ class PhraseMatch:
     exemplar: str | None = None     # semantic: nearest exemplar sentence
     similarity: float | None = None
     confidence: float | None = None  # model: calibrated probability
+    wants_empathy: float | None = None  # model, customer lines: how likely the line wants an acknowledgement
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,7 +565,9 @@ def _rule(m: PhraseMatch) -> str:
 def _extra(m: PhraseMatch) -> dict:
     if m.source == "semantic":
         return {"exemplar": m.exemplar, "similarity": m.similarity}
-    return {"confidence": m.confidence} if m.source == "model" else {}
+    if m.source != "model":
+        return {}
+    return {"confidence": m.confidence} | ({} if m.wants_empathy is None else {"wants_empathy": round(m.wants_empathy, 3)})
 
 
 def _finding(utt: Utterance, prep: _Prepared, m: PhraseMatch, opts: EmpathyOptions) -> Finding:
@@ -620,7 +623,9 @@ def _missed_empathy(conv: Conversation, findings: Sequence[Finding], opts: Empat
     """`acknowledged`: starts of agent utterances the model reads as acknowledging the customer
     (empathy or sympathy, below the finding thresholds too) — an answer is not a finding."""
     wanted = set(opts.missed_categories)
-    cues = [f for f in findings if f.type == "customer_distress" and f.category in wanted]
+    # the model says how likely a line wants empathy; the lexicon path has only the category
+    cues = [f for f in findings if f.type == "customer_distress" and f.category in wanted
+            and float(f.extra.get("wants_empathy", 1.0)) >= opts.threshold_missed]  # type: ignore[arg-type]
     acks = [f.start for f in findings if f.type in ("empathy", "sympathy")] + list(acknowledged)
     out = []
     for moment in _moments(conv, cues):

@@ -22,9 +22,9 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis.embedder import Embedder
-from . import corpus
+from . import corpus, moments
 from .features import LEXICON_FLAGS, assemble, context_vector, flags
-from .labels import heads, targets
+from .labels import DISTRESS_KINDS, EMPATHY_WANTED, heads, targets
 from .model import PhrasingModel, SpeakerHead
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Matrix:
     y: np.ndarray            # (n, heads) 0/1
     groups: np.ndarray       # batch per row: each fold holds one author's batch out
     variants: np.ndarray
+    ids: np.ndarray
 
 
 def embed_all(embedder: Embedder, texts: Sequence[str], cache: Path | None) -> dict[str, np.ndarray]:
@@ -111,7 +112,8 @@ def matrix(examples: Sequence[corpus.Example], vectors: dict[str, np.ndarray], s
         texts = [ex.text for ex in rows]
         x = hstack([csr_matrix(x), *(v.transform(texts) for v in ngrams)]).tocsr()
     y = np.array([targets(speaker, ex.labels) for ex in rows], dtype=np.int8)
-    return Matrix(x, y, np.array([ex.batch for ex in rows]), np.array([ex.variant for ex in rows]))
+    return Matrix(x, y, np.array([ex.batch for ex in rows]), np.array([ex.variant for ex in rows]),
+                  np.array([ex.id for ex in rows]))
 
 
 def _fit(x: np.ndarray, y: np.ndarray, kind: str, c: float):
@@ -178,9 +180,10 @@ def _figures(prob: np.ndarray, y: np.ndarray, names: Sequence[str], limits: dict
     return out
 
 
-def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHead, dict]:
+def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHead, dict, dict[str, dict[str, float]]]:
     """Out-of-fold scores -> Platt calibration and thresholds (fitted on the real rows: text and
-    ASR, not the context-free copies) -> the final head on everything."""
+    ASR, not the context-free copies) -> the final head on everything. Also returns the calibrated
+    out-of-fold probabilities of the text rows by example id (missed empathy is chosen on them)."""
     names = heads(speaker)
     oof = out_of_fold(m, kind, c)
     real = m.variants != "noctx"
@@ -188,18 +191,67 @@ def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHea
     a, b = np.array([p[0] for p in cal], np.float32), np.array([p[1] for p in cal], np.float32)
     prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
     limits = {h: best_threshold(prob[real, names.index(h)], m.y[real, names.index(h)]) for h in DECIDING[speaker]}
-    if speaker == "agent":
-        # does a reply acknowledge the customer at all (empathy or sympathy)? missed empathy asks this
-        ack = np.maximum(prob[:, names.index("empathy")], prob[:, names.index("sympathy")])
-        said = np.maximum(m.y[:, names.index("empathy")], m.y[:, names.index("sympathy")])
-        limits["answered"] = best_threshold(ack[real], said[real])
     report: dict = {"rows": int(real.sum()), "thresholds": limits}
     for variant in ("text", "asr", "noctx"):
         rows = m.variants == variant
         if rows.any():
             report[variant] = _figures(prob[rows], m.y[rows], names, limits)
+    text = np.flatnonzero(m.variants == "text")
+    by_id = {str(m.ids[i]): dict(zip(names, map(float, prob[i]))) for i in text}
     final = _fit(m.x, m.y, kind, c)
-    return SpeakerHead(names, _layers(final, kind), a, b), report
+    return SpeakerHead(names, _layers(final, kind), a, b), report, by_id
+
+
+def dialogues_of(examples: Sequence[corpus.Example]) -> list[list[corpus.Example]]:
+    """The text examples regrouped into their dialogues, turns in order."""
+    grouped: dict[str, list[corpus.Example]] = {}
+    for ex in examples:
+        if ex.variant == "text":
+            grouped.setdefault(ex.dialogue, []).append(ex)
+    return [sorted(turns, key=lambda ex: int(ex.id.rsplit(":", 1)[1])) for turns in grouped.values()]
+
+
+def missed_figures(dialogues, probs: dict[str, dict[str, float]], cue, t_cue: float, t_ack: float) -> tuple[float, float, float]:
+    """Missed-empathy P / R / F1 over dialogues when a customer line opens a moment at `cue`(probs)
+    >= t_cue and an agent line answers at empathy-or-sympathy >= t_ack (as the review decides)."""
+    tp = fp = fn = 0
+    for turns in dialogues:
+        truth = moments.unanswered([(ex.speaker, ex.text, ex.labels) for ex in turns])
+        said = []
+        for ex in turns:
+            p = probs[ex.id]
+            if ex.speaker == "customer":
+                said.append((ex.speaker, ex.text, ("worry",) if cue(p) >= t_cue else ()))
+            else:
+                said.append((ex.speaker, ex.text, ("sympathy",) if max(p["empathy"], p["sympathy"]) >= t_ack else ()))
+        a, b, c = moments.agreement(truth, moments.unanswered(said))
+        tp, fp, fn = tp + a, fp + b, fn + c
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _wants(p: dict[str, float]) -> float:
+    return p["wants_empathy"]
+
+
+def _by_kind(p: dict[str, float], limit: float) -> float:
+    """The decision before the wants_empathy head: distress, and its likeliest kind one that wants empathy."""
+    kind = max(DISTRESS_KINDS, key=lambda k: p[k])
+    return p["distress"] if kind in EMPATHY_WANTED and p["distress"] >= limit else 0.0
+
+
+def choose_missed(dev: Sequence[corpus.Example], probs: dict[str, dict[str, float]], distress_limit: float) -> dict:
+    """threshold_missed and threshold_answered chosen together for missed-empathy F1 on the
+    out-of-fold probabilities (each dialogue scored by a head that never read its author)."""
+    dialogues = dialogues_of(dev)
+    grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
+    scored = {(float(tc), float(ta)): missed_figures(dialogues, probs, _wants, tc, ta) for tc in grid for ta in grid}
+    (t_cue, t_ack), (p, r, f1) = max(scored.items(), key=lambda kv: (kv[1][2], -abs(kv[0][0] - 0.5)))
+    old = missed_figures(dialogues, probs, lambda q: _by_kind(q, distress_limit), 1e-9, t_ack)
+    return {"thresholds": {"missed": t_cue, "answered": t_ack}, "dialogues": len(dialogues),
+            "wants_empathy": {"P": round(p, 3), "R": round(r, 3), "F1": round(f1, 3)},
+            "distress_and_kind": dict(zip(("P", "R", "F1"), (round(v, 3) for v in old)))}
 
 
 def model_card(meta: dict, counts: dict[str, int]) -> str:
@@ -219,13 +271,22 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
              "- limits: written dialogues plus tiny.en transcriptions of TTS renderings; real calls carry "
              "accents, overlaps and ASR errors the corpus only approximates", "",
              "## Cross-validated on dev (each fold holds out one author's batch; thresholds as chosen on these out-of-fold figures)", ""]
-    for speaker, rep in meta["cv"].items():
+    for speaker in ("agent", "customer"):
+        rep = meta["cv"][speaker]
         lines += [f"### {speaker} ({rep['rows']} turns)", "", "| head | variant | support | P | R | F1 |",
                   "|---|---|---|---|---|---|"]
         for variant in ("text", "asr"):
             for head, f in rep.get(variant, {}).items():
                 lines.append(f"| {head} | {variant} | {f['support']} | {f['P']:.3f} | {f['R']:.3f} | {f['F1']:.3f} |")
         lines += ["", "thresholds: " + ", ".join(f"{k} {v}" for k, v in rep["thresholds"].items()), ""]
+    missed = meta["cv"]["missed_empathy"]
+    w, k = missed["wants_empathy"], missed["distress_and_kind"]
+    lines += ["### missed empathy (derived per dialogue, as bench/phrasing_eval.py scores it)", "",
+              f"{missed['dialogues']} dialogues, out-of-fold. A moment opens where `wants_empathy` >= "
+              f"{missed['thresholds']['missed']} and is answered by an agent line with empathy or sympathy >= "
+              f"{missed['thresholds']['answered']} (both chosen together here): P {w['P']:.3f} / R {w['R']:.3f} / "
+              f"F1 {w['F1']:.3f}. Deciding it instead by distress >= the distress threshold with the likeliest "
+              f"kind one that wants empathy: P {k['P']:.3f} / R {k['R']:.3f} / F1 {k['F1']:.3f}.", ""]
     lines += ["## Retrain", "", "Add dialogues to a dev batch of data/phrasing (see its README), run "
               "`make train-phrasing`, copy the printed thresholds into configs/default.yaml (`empathy:`), "
               "and score the test split once with `bench/phrasing_eval.py --split test` to report."]
@@ -259,11 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts = [ex.text for ex in dev] + [t for ex in dev for t in ex.context]
     vectors = embed_all(embedder, texts, Path(".cache/phrasing") / f"{encoder_identity(embedder)[:16]}.npz")
     ngrams = [] if args.no_ngrams else fit_ngrams(dev)
-    sides, report = {}, {}
+    sides, report, probs = {}, {}, {}
     for speaker in ("agent", "customer"):
         m = matrix(dev, vectors, speaker, ngrams)
-        sides[speaker], report[speaker] = train_side(m, speaker, args.head, args.C)
+        sides[speaker], report[speaker], side_probs = train_side(m, speaker, args.head, args.C)
+        probs.update(side_probs)
         log.info("%s: %s", speaker, json.dumps(report[speaker]))
+    report["missed_empathy"] = choose_missed(dev, probs, report["customer"]["thresholds"]["distress"])
+    log.info("missed empathy: %s", json.dumps(report["missed_empathy"]))
     data_digest = hashlib.sha256("".join(sorted(ex.id + ex.text for ex in dev)).encode()).hexdigest()[:16]
     meta = {"trained": dt.date.today().isoformat(), "head": args.head, "C": args.C, "dev_rows": len(dev),
             "encoder": encoder_identity(embedder), "ngrams": [len(v.vocabulary_) for v in ngrams],
