@@ -35,6 +35,7 @@ class ChannelOptions:
     customer: int
     same_mix_correlation: float
     silent_channel_dbfs: float
+    echo_cancel: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class AsrOptions:
 class TurnOptions:
     activity_join: float
     segment_join_gap: float
+    floor_yield_share: float
     interruption_min_overlap: float
     backchannel_max_duration: float
     backchannel_max_words: int

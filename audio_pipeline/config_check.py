@@ -24,6 +24,7 @@ RULES: dict[str, tuple] = {
     "channels.customer": ("range", 0, None),
     "channels.same_mix_correlation": ("range", 0.0, 1.0),
     "channels.silent_channel_dbfs": ("range", None, 0.0),
+    "turns.floor_yield_share": ("range", 0.0, 1.0),
     "asr.device": ("regex", DEVICE, "auto, cpu, cuda or cuda:N"),
     "asr.compute_type": ("choice", COMPUTE_TYPES),
     "asr.beam_size": ("range", 1, None),
@@ -55,6 +56,7 @@ PATTERN_RULES: tuple[tuple[re.Pattern, tuple], ...] = (
     (re.compile(r"^severity\.(?!.*(_count|_critical)$)"), ("choice", SEVERITIES)),
     (re.compile(r"^empathy\.severity_"), ("choice", SEVERITIES)),
     (re.compile(r"^empathy\.similarity_"), ("range", -1.0, 1.0)),
+    (re.compile(r"^empathy\.threshold_"), ("range", 0.0, 1.0)),
     (re.compile(r"^(turns|flags|severity)\..*(_min|_max|_count|_critical|_window|_join|_gap|_after|_overlap|"
                 r"_duration|_words)$"), ("range", 0, None)),
 )

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import audio as audio_mod
-from . import blocks
+from . import blocks, echo
 from .analysis.turns import analyze_turns
 from .audio import Audio, AudioError
 from .config import Config
@@ -109,8 +109,12 @@ class Reviewer:
                            ) -> tuple[list[Utterance], tuple[tuple[str, float, float], ...]]:
         """The parties' utterances, and where each party's own (echo-guarded) speech is."""
         agent, customer = a.channel(cmap.agent), a.channel(cmap.customer)
-        # energies on the speech band: mains hum and rumble must not read as anyone's voice
         lo, hi = self.cfg.activity.band_low, self.cfg.activity.band_high
+        if self.cfg.channels.echo_cancel:
+            progress("cancelling line echo")
+            agent, customer, paths = echo.cancel_pair(agent, customer, a.sample_rate, (lo, hi))
+            log.info("echo paths: agent %s, customer %s", *(echo.describe(p, a.sample_rate) for p in paths))
+        # energies on the speech band: mains hum and rumble must not read as anyone's voice
         energy = dict(zip(("agent", "customer"), energies_from_db(
             band_db(agent, a.sample_rate, lo, hi), band_db(customer, a.sample_rate, lo, hi))))
         progress("transcribing both channels")

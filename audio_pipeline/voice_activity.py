@@ -29,12 +29,17 @@ def band_limit(samples: np.ndarray, sample_rate: int, low: float, high: float) -
     n = len(samples)
     if n < 64:
         return samples.astype(np.float32)
+    gain = band_gain(n, sample_rate, low, high)
+    return np.fft.irfft(np.fft.rfft(samples.astype(np.float64)) * gain, n).astype(np.float32)
+
+
+def band_gain(n: int, sample_rate: int, low: float, high: float) -> np.ndarray:
+    """band_limit's gain on the bins of an n-point real FFT."""
     f = np.fft.rfftfreq(n, 1.0 / sample_rate)
     width = max(low / 4.0, 10.0)
     high = min(high, 0.45 * sample_rate)
     gain = np.clip((f - (low - width)) / width, 0.0, 1.0) * np.clip(((high + width) - f) / width, 0.0, 1.0)
-    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
-    return np.fft.irfft(np.fft.rfft(samples.astype(np.float64)) * gain, n).astype(np.float32)
+    return 0.5 - 0.5 * np.cos(np.pi * gain)
 
 
 def silero_spans(samples: np.ndarray, sample_rate: int, threshold: float, min_speech: float,

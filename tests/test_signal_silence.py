@@ -40,6 +40,9 @@ def test_slow_response_is_measured_from_the_last_speech_before_the_reply(cfg):
     assert waiting_silence(4.0, 7.0, late.speech) == (5.5, 7.0)
     assert waiting_silence(4.0, 7.0, None) == (4.0, 7.0)
     assert waiting_silence(4.0, 7.0, ((3.0, 7.2),)) is None
+    # an unworded first word, then a short pause before the worded reply: the wait ends at the word
+    assert waiting_silence(4.0, 7.0, ((3.0, 4.2), (6.5, 6.9)), min_pause=0.4) == (4.2, 6.5)
+    assert waiting_silence(4.0, 7.0, ((3.0, 4.2), (6.5, 6.9))) == (6.9, 7.0)
 
 
 def test_mono_rttm_comes_from_speech_turns_not_words():

@@ -43,6 +43,39 @@ def test_agent_interruption_takes_floor(cfg):
     assert "customer" in f.evidence
 
 
+def test_cut_ins_both_ways_across_a_short_pause(cfg):
+    # the customer talks over the agent's last words; the agent pauses 0.7 s while the customer
+    # talks on, then cuts back in: the floor changed hands twice, so two interruptions
+    c = conv(utt("agent", 19.1, 21.85, "right so the estimate came in higher than usual this month"),
+             utt("customer", 21.0, 23.5, "that is a relief thanks for sorting it out for me"),
+             utt("agent", 22.58, 25.0, "is there anything else I can help with today"))
+    found = kinds(run(cfg, c).findings, "interruption")
+    assert [(f.speaker, round(f.start, 2)) for f in found] == [("customer", 21.0), ("agent", 22.58)]
+    # the same pause with nobody talking through it stays inside the agent's turn
+    quiet = conv(utt("agent", 19.1, 21.85, "right so the estimate came in higher than usual this month"),
+                 utt("agent", 22.58, 25.0, "is there anything else I can help with today"))
+    assert len(run(cfg, quiet).turns["agent"]) == 1
+
+
+def test_an_interrupter_pausing_while_the_holder_finishes_keeps_one_turn(cfg):
+    # "Five days? ... I really need it": the customer cuts in, waits 0.5 s for the agent to finish,
+    # then goes on; the agent's talk in that pause is the end of the turn they were already in
+    c = conv(utt("agent", 56.8, 67.2, "your laptop is still under warranty so the repair is free and it takes about five days"),
+             utt("customer", 66.0, 66.65, "five days"),
+             utt("customer", 67.17, 70.8, "I really need it for revising is there any way to get it back sooner"))
+    result = run(cfg, c)
+    assert len(result.turns["customer"]) == 1
+    assert [(f.speaker, f.start) for f in kinds(result.findings, "interruption")] == [("customer", 66.0)]
+
+
+def test_a_backchannel_in_a_pause_does_not_end_the_turn(cfg):
+    c = conv(utt("customer", 0.0, 3.0, "so I rang them on monday and"),
+             utt("agent", 3.1, 3.4, "mm hmm"),
+             utt("customer", 3.6, 7.0, "they said it would be sorted by friday"))
+    result = run(cfg, c)
+    assert len(result.turns["customer"]) == 1 and not kinds(result.findings, "interruption")
+
+
 def test_customer_interruption_is_attributed_to_customer(cfg):
     c = conv(utt("agent", 0.0, 8.0, "our records show the payment was received on the fifth and processed on time"),
              utt("customer", 6.5, 10.0, "no no that is not what happened at all I paid late"))

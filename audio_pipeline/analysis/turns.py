@@ -70,6 +70,34 @@ def build_turns(conv: Conversation, speaker: str, join_gap: float) -> list[Turn]
     return turns
 
 
+def split_yielded(turns: Sequence[Turn], others: Sequence[Turn], other_act: Sequence[Span],
+                  opts: TurnOptions) -> list[Turn]:
+    """Each turn cut at a pause (≥ `activity_join`: shorter ones are word gaps) that the other
+    party talks through (`floor_yield_share` of it) in a turn they began after this one: the floor
+    went to them, so the words after the pause are a new turn — a cut-in back, or a reply — not
+    more of the old one. A pause filled by the end of a turn the other party was already in (an
+    interrupter pausing while the holder finishes) cuts nothing."""
+    out: list[Turn] = []
+    for t in turns:
+        pieces, current = [], [t.words[0]]
+        for word in t.words[1:]:
+            end = max(w.end for w in current)
+            if word.start - end >= opts.activity_join and _yielded(end, word.start, t.start, others, other_act, opts):
+                pieces.append(current)
+                current = []
+            current.append(word)
+        pieces.append(current)
+        out += [Turn(t.speaker, p[0].start, max(w.end for w in p), tuple(p)) for p in pieces]
+    return out
+
+
+def _yielded(start: float, end: float, since: float, others: Sequence[Turn], other_act: Sequence[Span],
+             opts: TurnOptions) -> bool:
+    taker = next((o for o in others if o.start < end and o.end > start), None)
+    return (taker is not None and taker.start > since
+            and timeline.total(timeline.clip(other_act, start, end)) >= opts.floor_yield_share * (end - start))
+
+
 def is_backchannel_text(turn: Turn, opts: TurnOptions) -> bool:
     """Short, and made only of acknowledgement tokens ("mm hmm", "right", "I see"), or a short
     vocalisation the ASR wrote no words for."""
@@ -140,9 +168,11 @@ def voiced(voices: Sequence[tuple[str, float, float]] | None, speaker: str) -> l
 
 
 def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: float) -> float:
-    """Seconds both parties' own speech is on from the cut-in until the holder stops: the signal
-    sees the holder's last words run under the cut-in even when the ASR gave them no timing
-    there. Only the holder's speech continuous with its turn counts (pauses under `reach`)."""
+    """Seconds the holder's own speech runs on from the cut-in's voice onset until it stops (as
+    the words measure it: the holder's talk after the interrupter began, the interrupter's short
+    pauses included): the signal sees the holder's last words run under the cut-in even when the
+    ASR gave them no timing there. Only the holder's speech continuous with its turn counts
+    (pauses under `reach`)."""
     start = voice_onset(t, holder, voice, reach)
     # energy runs break at every syllable gap; pauses under `reach` are inside speech (as for words)
     own, theirs = timeline.merge(voice.get(t.speaker, []), reach), timeline.merge(voice.get(holder.speaker, []), reach)
@@ -151,8 +181,7 @@ def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: f
     tail = [s for s in timeline.merge(timeline.clip(theirs, holder.start, t.end), reach) if s[0] <= holder.end]
     if not tail:
         return 0.0
-    stop = min(t.end, tail[-1][1])
-    return timeline.total(timeline.intersect(timeline.clip(own, start, stop), timeline.clip(theirs, start, stop)))
+    return timeline.total(timeline.clip(tail, start, min(t.end, tail[-1][1])))
 
 
 def voice_onset(t: Turn, holder: Turn, voice: dict[str, list[Span]] | None, reach: float) -> float:
@@ -161,7 +190,9 @@ def voice_onset(t: Turn, holder: Turn, voice: dict[str, list[Span]] | None, reac
     if not voice:
         return t.start
     runs = timeline.merge(timeline.clip(voice.get(t.speaker, []), holder.start, t.start + reach), reach)
-    run = next((r for r in runs if r[0] <= t.start + reach and r[1] >= t.start), None)
+    # a run ending less than `reach` before the first word is the same speech (a first word the
+    # ASR dropped, then a short pause), as pauses under `reach` are everywhere else
+    run = next((r for r in runs if r[0] <= t.start + reach and r[1] >= t.start - reach), None)
     return min(t.start, max(run[0], holder.start)) if run else t.start
 
 
@@ -275,15 +306,17 @@ def response_gaps(turns: dict[str, list[Turn]]) -> list[tuple[Turn, Turn, float]
     return out
 
 
-def waiting_silence(start: float, end: float, signal: Sequence[Span] | None) -> Span | None:
+def waiting_silence(start: float, end: float, signal: Sequence[Span] | None, min_pause: float = 0.0) -> Span | None:
     """The silence the agent's reply at `end` follows, inside the word gap [start, end]: the last
     stretch of it where the signal carries no speech (speech the ASR did not word, an "um" before
-    the reply, ends the customer's wait there). None when the signal has speech up to the reply."""
+    the reply, ends the customer's wait there). A stretch shorter than `min_pause` is a pause
+    inside that speech (a first word the ASR dropped, then the worded reply), not the wait. None
+    when the signal has speech up to the reply."""
     if end <= start:
         return None
     if signal is None:
         return (start, end)
-    quiet = timeline.gaps(timeline.clip(signal, start, end), start, end)
+    quiet = [q for q in timeline.gaps(timeline.clip(signal, start, end), start, end) if q[1] - q[0] >= min_pause]
     return quiet[-1] if quiet else None
 
 
@@ -291,7 +324,7 @@ def find_slow_responses(turns: dict[str, list[Turn]], opts: TurnOptions, sev: Se
                         signal: Sequence[Span] | None = None) -> list[Finding]:
     findings = []
     for cust, reply, _ in response_gaps(turns):
-        silence = waiting_silence(cust.end, reply.start, signal)
+        silence = waiting_silence(cust.end, reply.start, signal, opts.activity_join)
         gap = silence[1] - silence[0] if silence else 0.0
         # a silence long enough to be dead air is reported as dead air only (never both)
         if silence is None or not opts.slow_response_min <= gap < opts.dead_air_min:
@@ -332,9 +365,10 @@ def stretches(turns: Sequence[Turn], pause_max: float) -> list[list[Turn]]:
 
 
 def analyze_turns(conv: Conversation, opts: TurnOptions, sev: SeverityOptions) -> TurnAnalysis:
-    raw = {s: build_turns(conv, s, opts.segment_join_gap) for s in PARTIES}
-    turns = {s: mark_backchannels(raw[s], raw[_other(s)], opts) for s in PARTIES}
     act = {s: activity(conv, s, opts.activity_join) for s in PARTIES}
+    plain = {s: build_turns(conv, s, opts.segment_join_gap) for s in PARTIES}
+    raw = {s: split_yielded(plain[s], plain[_other(s)], act[_other(s)], opts) for s in PARTIES}
+    turns = {s: mark_backchannels(raw[s], raw[_other(s)], opts) for s in PARTIES}
     # silence is where neither the words nor the signal's voice activity say anyone is talking
     signal = timeline.merge(conv.speech) if conv.speech is not None else None
     speech = timeline.merge(act["agent"] + act["customer"] + activity(conv, "other", opts.activity_join)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..phrasing.model import PhrasingModel
 from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
+from ..echo import LiveCanceller
 from ..review import build_review
 from ..transcribe import (FRAME, TAIL_HISTORY, AsrSegment, ChannelEnergy, Transcriber, clean_segments,
                           energies_from_db, snap_to_energy, speech_mask, speech_mask_tail, speech_spans,
@@ -393,6 +394,8 @@ class CallMonitor:
         self._silence_open: float | None = None   # start of a dead air reported as started
         self._emitted: list[Alert] = []
         self._frontier = 0.0
+        band = (cfg.activity.band_low, cfg.activity.band_high)
+        self.echo = LiveCanceller(SR, band, ROLES) if cfg.channels.echo_cancel else None
 
     # -- input ----------------------------------------------------------------------------
     def feed(self, raw: bytes, samples: np.ndarray) -> None:
@@ -422,6 +425,8 @@ class CallMonitor:
         """Cheap: the audio received so far into the buffers and frame energies; dead air in
         progress. Runs whenever audio arrives, however far behind transcription is."""
         chunks = self._drain(final)
+        if chunks is not None and self.echo is not None:
+            chunks = self.echo.process(chunks, last=final)[1]
         if chunks is None or not len(chunks["agent"]):
             return []
         for r in ROLES:
