@@ -168,9 +168,8 @@ class LiveCanceller:
         self._held = 0                                              # newest samples not yet emitted
         self._keep = int((MAX_DELAY + TAPS + LOOKAHEAD + 1.0) * sample_rate)   # a second for the band-pass
 
-    def process(self, chunks: dict[str, np.ndarray], last: bool = False
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(as received, cancelled) audio for the chunks given, both equally long: fewer samples
+    def process(self, chunks: dict[str, np.ndarray], last: bool = False) -> dict[str, np.ndarray]:
+        """Cancelled audio for the chunks given, the same length on both channels: fewer samples
         than given while some are held back; `last` flushes them."""
         n = min(len(chunks[r]) for r in self.roles)
         keep = self._keep + self._held + n      # a chunk may be long when decoding fell behind
@@ -179,19 +178,18 @@ class LiveCanceller:
         if self._fit_buf is not None:
             self._collect(chunks, n)
         if not self._active():
-            same = {r: chunks[r][:n] for r in self.roles}
-            return same, same
+            return {r: chunks[r][:n] for r in self.roles}
         total = self._held + n
         emit = total if last else max(0, total - int(LOOKAHEAD * self.sr))
-        raw, out = {}, {}
-        for r, other in (self.roles, self.roles[::-1]):
+        out = {}
+        for r, other in zip(self.roles, self.roles[::-1]):
             hist, path = self._hist[r], self.paths[r]
             lo, hi = len(hist) - total, len(hist) - total + emit
-            raw[r] = hist[lo:hi]
-            out[r] = (hist[lo:hi] - _band_leak(self._hist[other], path, self.sr, self.band)[lo:hi]).astype(np.float32) \
-                if path.applied else raw[r]
+            out[r] = hist[lo:hi]
+            if path.applied:
+                out[r] = (out[r] - _band_leak(self._hist[other], path, self.sr, self.band)[lo:hi]).astype(np.float32)
         self._held = total - emit
-        return raw, out
+        return out
 
     def _active(self) -> bool:
         return self.paths is not None and any(p.applied for p in self.paths.values())

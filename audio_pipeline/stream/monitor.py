@@ -426,7 +426,7 @@ class CallMonitor:
         progress. Runs whenever audio arrives, however far behind transcription is."""
         chunks = self._drain(final)
         if chunks is not None and self.echo is not None:
-            chunks = self.echo.process(chunks, last=final)[1]
+            chunks = self.echo.process(chunks, last=final)
         if chunks is None or not len(chunks["agent"]):
             return []
         for r in ROLES:
