@@ -5,7 +5,8 @@
 
 What a contact-centre recorder really delivers: each party's far end leaks back as a delayed echo,
 the line adds hiss and mains hum, the band is 300-3400 Hz, the rate 8 kHz, the samples G.711
-companded (μ-law or A-law), and a few packets drop out. The degradations know nothing of the
+companded (μ-law or A-law), and a few packets drop out; a caller on a mobile comes through
+an AMR-NB leg first. The degradations know nothing of the
 analysis code: they are signal processing on the channels, driven by a seeded generator.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Line:
     codec: str = "ulaw"               # ulaw | alaw | pcm
     dropouts: int = 0                 # 20-60 ms packet losses per minute
     gain_db: tuple[float, float] = (0.0, 0.0)  # level change per channel (parties at different levels)
+    mobile_kbps: float | None = None  # the customer calls from a mobile: an AMR-NB leg at this rate (4.75-12.2)
 
 
 def band_limit(x: np.ndarray, sr: int, lo: float = 300.0, hi: float = 3400.0) -> np.ndarray:
@@ -72,9 +74,38 @@ def g711(x: np.ndarray, codec: str) -> np.ndarray:
     return y
 
 
+AMR_DELAY = 40   # samples at 8 kHz the AMR-NB encoder and decoder delay the signal (measured)
+
+
+def amr_nb(x: np.ndarray, kbps: float) -> np.ndarray:
+    """An AMR-NB round trip (the mobile network's narrow-band codec; PyAV's libopencore encoder),
+    its delay taken off so the truth times still hold."""
+    import av
+
+    buf = io.BytesIO()
+    pcm = (np.clip(x, -1, 1) * 32767).astype(np.int16)
+    pcm = np.pad(pcm, (0, -len(pcm) % 160 + 160))
+    with av.open(buf, "w", format="amr") as out:
+        stream = out.add_stream("libopencore_amrnb", rate=LINE_SR)
+        stream.bit_rate, stream.layout = int(kbps * 1000), "mono"
+        for s in range(0, len(pcm), 160):
+            frame = av.AudioFrame.from_ndarray(pcm[None, s:s + 160], format="s16", layout="mono")
+            frame.sample_rate = LINE_SR
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf, "r", format="amr") as inp:
+        y = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)]).astype(np.float32)
+    return y[AMR_DELAY:AMR_DELAY + len(x)]
+
+
 def degrade(channels: np.ndarray, sr: int, line: Line, rng: np.random.Generator) -> np.ndarray:
     """(2, n) clean channels at `sr` → (2, m) float32 at 8 kHz through the line."""
     x = np.stack([resample(c.astype(np.float32), sr, LINE_SR) for c in channels])
+    if line.mobile_kbps is not None:
+        x[1] = amr_nb(x[1], line.mobile_kbps)
     x = np.stack([band_limit(c, LINE_SR) * 10 ** (g / 20) for c, g in zip(x, line.gain_db)])
     out = x.copy()
     if line.echo_db is not None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A stress set of labelled two-party calls: bad lines and timing near every threshold.
 
-    python scripts/stress_calls.py --out bench/.data/stress [--count 10] [--seed 2026]
+    python scripts/stress_calls.py --out bench/.data/stress [--count 10] [--seed 2026] [--mobile]
 
 Written apart from the analysis code and from scripts/synth_calls.py: its own lines, voices
 (espeak-ng for the agent, flite for the caller), layout and truth. Each call alternates short
@@ -16,7 +16,8 @@ each at least 0.3 s clear of the default threshold it tests (DESIGN §2):
 
 Lines are short, so no agent stretch reaches 30 s (no long monologue in the truth). Then the line
 (scripts/phone_line.py): hiss at 10-20 dB SNR, 50 Hz hum, echo of the far end at -30 to -12 dB,
-μ-law or A-law, 0-6 packet dropouts a minute, the parties' levels up to 10 dB apart.
+μ-law or A-law, 0-6 packet dropouts a minute, the parties' levels up to 10 dB apart; with
+`--mobile`, the same calls with the caller first through an AMR-NB leg (4.75-12.2 kbit/s).
 
 Truth (NAME.truth.json, the call-truth/1 fields bench/accuracy.py reads): `turns` with exact
 times (each TTS clip is trimmed to its audible speech before placement, so a turn's audio IS
@@ -29,7 +30,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def layout(rng: np.random.Generator, clips: dict[str, list[tuple[str, np.ndarray
     return placed, events
 
 
-def render(name: str, seed: int, out_dir: Path, workdir: Path) -> dict:
+def render(name: str, seed: int, out_dir: Path, workdir: Path, mobile: bool = False) -> dict:
     import soundfile as sf
 
     rng = np.random.default_rng([seed, sum(map(ord, name))])
@@ -168,6 +169,10 @@ def render(name: str, seed: int, out_dir: Path, workdir: Path) -> dict:
     line = phone_line.Line(snr_db=float(rng.uniform(10, 20)), echo_db=float(rng.uniform(-30, -12)),
                            hum_db=float(rng.uniform(-50, -40)), codec=str(rng.choice(["ulaw", "alaw"])),
                            dropouts=int(rng.integers(0, 7)), gain_db=(0.0, gain) if rng.random() < 0.5 else (gain, 0.0))
+    if mobile:
+        # its own generator: the calls are the plain set's, with the caller on a mobile leg
+        kbps = float(np.random.default_rng([seed, 7, sum(map(ord, name))]).choice([4.75, 5.9, 7.95, 12.2]))
+        line = replace(line, mobile_kbps=kbps)
     audio = phone_line.degrade(channels, SR, line, rng)
     path = out_dir / f"{name}.wav"
     sf.write(str(path), audio.T, phone_line.LINE_SR, subtype={"ulaw": "ULAW", "alaw": "ALAW"}[line.codec], format="WAV")
@@ -177,6 +182,7 @@ def render(name: str, seed: int, out_dir: Path, workdir: Path) -> dict:
              "conditions": {"agent_voice": f"espeak-ng:{agent_voice}", "customer_voice": f"flite:{customer_voice}",
                             "snr_db": r(line.snr_db), "echo_db": r(line.echo_db), "hum_db": r(line.hum_db),
                             "codec": line.codec, "dropouts_per_min": line.dropouts, "gain_db": list(line.gain_db),
+                            "mobile_amr_kbps": line.mobile_kbps,
                             "seed": seed},
              "turns": [{"speaker": p.speaker, "start": r(p.start), "end": r(p.end), "text": p.text, "kind": "turn"}
                        for p in placed],
@@ -190,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--mobile", action="store_true", help="the same calls with the caller on an AMR-NB mobile leg")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.count):
-            truth = render(f"stress_{i:02d}", a.seed, a.out, Path(tmp))
+            truth = render(f"stress_{i:02d}", a.seed, a.out, Path(tmp), a.mobile)
             kinds = {}
             for e in truth["events"]:
                 kinds[e["type"]] = kinds.get(e["type"], 0) + 1

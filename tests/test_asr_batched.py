@@ -79,6 +79,9 @@ def transcribers(cfg):
 @pytest.fixture(scope="module")
 def paired_reviews(cfg, transcribers):
     seq, batched = transcribers
+    # the channels as recorded: with sample_crosstalk's echo cancelled the speech regions change and
+    # the drift below no longer shows, though nothing in the batched decoder was fixed
+    cfg = replace(cfg, channels=replace(cfg.channels, echo_cancel=False))
     by = {"sequential": Reviewer(cfg, transcriber=seq), "batched": Reviewer(cfg, transcriber=batched)}
     out = []
     for truth_path in TRUTHS:

@@ -81,3 +81,17 @@ def test_speech_without_words_is_never_silence(cfg, reviewer, noisy_call):
     assert not silences, f"the customer was talking {turn['start']}-{turn['end']}: {silences}"
     # the real silence (the agent's announced hold) is still found
     assert score(review["findings"], truth["events"], "dead_air").tp == 1
+
+
+def test_the_mobile_leg_keeps_the_speech_where_it_was():
+    # the AMR-NB round trip's delay is taken off: truth times made before it still hold
+    import numpy as np
+    from scipy.signal import lfilter
+
+    line = _phone_line()
+    x = (0.05 * lfilter([1.0], [1.0, -0.8], np.random.default_rng(1).standard_normal(16000))).astype(np.float32)
+    y = line.amr_nb(x, 12.2)
+    assert len(y) == len(x)
+    lags = np.arange(-20, 21)
+    best = lags[np.argmax([float(np.dot(np.roll(y, -k)[100:-100], x[100:-100])) for k in lags])]
+    assert abs(best) <= 1 and np.corrcoef(y, x)[0, 1] > 0.3   # a speech codec codes noise loosely
