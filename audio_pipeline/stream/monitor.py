@@ -728,6 +728,7 @@ class CallMonitor:
         summary = {"complete": complete, "reason": reason, "received_seconds": round(duration, 2),
                    "live_alerts": len([e for e in self._emitted if e.phase == "final"]),
                    "late_alerts": len(late), "retracted_alerts": len(retracted),
+                   "retracted_kinds": sorted({e.kind for e in retracted}),
                    "lag_max": round(self.stats.lag_max, 2), "decodes": self.stats.decodes,
                    "forced_commits": self.stats.forced_commits,
                    "undecodable_seconds": round(self.stats.undecodable_seconds, 2)}
