@@ -78,16 +78,19 @@ def _stats(y: np.ndarray, x: np.ndarray, sample_rate: int, band: Band, lags: int
                   np.fft.irfft(np.abs(fx) ** 2, size)[:taps], np.fft.irfft(fy * np.conj(fx), size)[:lags])
 
 
+def _auto_matrix(st: _Stats, taps: int) -> np.ndarray:
+    """x's autocorrelation as the taps × taps Toeplitz matrix R_xx."""
+    return st.auto[np.abs(np.subtract.outer(np.arange(taps), np.arange(taps)))]
+
+
 def _solve(st: _Stats, start: int, taps: int) -> np.ndarray:
     """Least-squares taps h minimising |y - (h * x delayed by start)|² (the Wiener–Hopf equations)."""
-    lags = np.abs(np.subtract.outer(np.arange(taps), np.arange(taps)))
-    return np.linalg.solve(st.auto[lags] + RIDGE * st.auto[0] * np.eye(taps), st.cross[start:start + taps])
+    return np.linalg.solve(_auto_matrix(st, taps) + RIDGE * st.auto[0] * np.eye(taps), st.cross[start:start + taps])
 
 
 def _removed(st: _Stats, h: np.ndarray, start: int) -> float:
     """Energy the subtraction of h's prediction removes from y: 2 h·r_yx − hᵀ R_xx h."""
-    lags = np.abs(np.subtract.outer(np.arange(len(h)), np.arange(len(h))))
-    return float(2 * h @ st.cross[start:start + len(h)] - h @ st.auto[lags] @ h)
+    return float(2 * h @ st.cross[start:start + len(h)] - h @ _auto_matrix(st, len(h)) @ h)
 
 
 def _db(part: float, whole: float) -> float:
@@ -110,8 +113,7 @@ def fit(own: np.ndarray, other: np.ndarray, sample_rate: int, band: Band) -> Ech
     start = max(0, int(np.argmax(np.abs(whole.cross[:longest + 1]))) - pre)
     held_out = _db(_removed(second, _solve(first, start, taps), start), second.energy)
     h = _solve(whole, start, taps)
-    lags = np.abs(np.subtract.outer(np.arange(taps), np.arange(taps)))
-    leak = _db(float(h @ whole.auto[lags] @ h), whole.energy)
+    leak = _db(float(h @ _auto_matrix(whole, taps) @ h), whole.energy)
     return EchoPath(start, h.astype(np.float32), float(leak), float(held_out))
 
 

@@ -175,8 +175,8 @@ def signal_overlap(t: Turn, holder: Turn, voice: dict[str, list[Span]], reach: f
     (pauses under `reach`)."""
     start = voice_onset(t, holder, voice, reach)
     # energy runs break at every syllable gap; pauses under `reach` are inside speech (as for words)
-    own, theirs = timeline.merge(voice.get(t.speaker, []), reach), timeline.merge(voice.get(holder.speaker, []), reach)
-    if not own or not theirs:
+    theirs = timeline.merge(voice.get(holder.speaker, []), reach)
+    if not voice.get(t.speaker) or not theirs:
         return 0.0
     tail = [s for s in timeline.merge(timeline.clip(theirs, holder.start, t.end), reach) if s[0] <= holder.end]
     if not tail:

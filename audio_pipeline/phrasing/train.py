@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..analysis.embedder import Embedder
+from ..evaluation import Tally
 from . import corpus, moments
 from .features import LEXICON_FLAGS, assemble, context_vector, flags
 from .labels import DISTRESS_KINDS, EMPATHY_WANTED, heads, targets
@@ -214,7 +215,7 @@ def dialogues_of(examples: Sequence[corpus.Example]) -> list[list[corpus.Example
 def missed_figures(dialogues, probs: dict[str, dict[str, float]], cue, t_cue: float, t_ack: float) -> tuple[float, float, float]:
     """Missed-empathy P / R / F1 over dialogues when a customer line opens a moment at `cue`(probs)
     >= t_cue and an agent line answers at empathy-or-sympathy >= t_ack (as the review decides)."""
-    tp = fp = fn = 0
+    tally = Tally()
     for turns in dialogues:
         truth = moments.unanswered([(ex.speaker, ex.text, ex.labels) for ex in turns])
         said = []
@@ -224,11 +225,8 @@ def missed_figures(dialogues, probs: dict[str, dict[str, float]], cue, t_cue: fl
                 said.append((ex.speaker, ex.text, ("worry",) if cue(p) >= t_cue else ()))
             else:
                 said.append((ex.speaker, ex.text, ("sympathy",) if max(p["empathy"], p["sympathy"]) >= t_ack else ()))
-        a, b, c = moments.agreement(truth, moments.unanswered(said))
-        tp, fp, fn = tp + a, fp + b, fn + c
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+        tally.add(*moments.agreement(truth, moments.unanswered(said)))
+    return tally.precision, tally.recall, tally.f1
 
 
 def _wants(p: dict[str, float]) -> float:
