@@ -45,8 +45,16 @@ IVR_CUES: tuple[tuple[str, float], ...] = (
     (r"\bnext available (agent|representative|advisor|operator)\b", 2),
     (r"\b(menu|options) ha(ve|s) changed\b", 2),
     (r"\bplease (stay on|hold the) line\b", 1),
+    (r"\b(please )?(say|enter|key( in)?|type)( or (say|enter|key( in)?|type))+ (your|the)\b", 2),
+    (r"\b(virtual|digital|automated) (assistant|agent)\b", 2),
+    (r"\b(in a few words|in a word or two|briefly),? (tell|say|describe)\b", 2),
 )
 DECISIVE = 2.0  # net cue points one voice must lead by before phrases decide alone
+# both voices introduce themselves (an outbound call's "Hello, Mark speaking" / "Hi Mark, it's Bev from
+# Wessex General"; a caller's "it's Olivia from flat 3B"): without a phrase only an answering agent
+# says, the opening cannot tell who speaks for the company, so the decision stays below the
+# default roles_min_confidence (0.7)
+CONTESTED = 0.65
 # who spoke first is the strongest single hint, but more questions and more words together outvote it
 PATTERN_WEIGHTS = {"first": 1.0, "questions": 0.8, "words": 0.4, "cues": 0.5}
 _QUESTION = re.compile(r"\?|^\W*(what|when|where|which|who|why|how|can|could|would|will|do|does|did|is|are|may)\b")
@@ -156,8 +164,20 @@ def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     # an agent who answers speaks first; phrases that pick the second voice decide less surely
     # (outbound calls, or a caller who introduces themselves)
     first = agent == min(labels, key=lambda lb: _first_start(by_label[lb]))
-    confidence = min(0.99, 0.6 + 0.08 * lead - (0.0 if first else 0.1))
+    confidence = _contested(by_label, labels, agent, min(0.99, 0.6 + 0.08 * lead - (0.0 if first else 0.1)))
     return _Pick(agent, method, confidence, f'{agent} at {best.start:.1f} s: "{best.phrase}"')
+
+
+def _contested(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str], agent: str,
+               confidence: float) -> float:
+    """`confidence`, at most CONTESTED when another voice introduces itself too and the chosen one
+    said nothing only an answering agent says (a weight-3 phrase)."""
+    start = _call_start(by_label)
+    if any(c.weight >= 3 for c in agent_cues(agent, by_label[agent], start)):
+        return confidence
+    if any(agent_cues(lb, by_label[lb], start) for lb in labels if lb != agent):
+        return min(confidence, CONTESTED)
+    return confidence
 
 
 def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str]) -> _Pick:
@@ -183,7 +203,7 @@ def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     others = max((v for lb, v in votes.items() if lb != agent), default=0.0)
     # without a greeting even a unanimous vote stays below a decisive phrase's confidence: callers
     # also speak first, ask questions and talk at length
-    confidence = 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
+    confidence = _contested(by_label, labels, agent, 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values()))
     method = "first_speaker" if agent == first else "talk_pattern"
     return _Pick(agent, method, round(confidence, 3), "; ".join(reasons))
 

@@ -86,3 +86,37 @@ def test_threshold_comes_from_the_config(cfg):
     sure = assign_roles(voices, cfg.diarization)
     strict = assign_roles(voices, dataclasses.replace(cfg.diarization, roles_min_confidence=0.999))
     assert not sure.uncertain and strict.uncertain and strict.mapping == sure.mapping
+
+
+def test_both_voices_introducing_themselves_is_uncertain(cfg):
+    # an outbound call: the customer answers with their name, the agent introduces themselves with
+    # the company; neither says anything only an answering agent says
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 1.5, "Hello, Raj speaking."),
+                       utt("SPEAKER_00", 7.0, 8.5, "Oh right, yes, go on.")],
+        "SPEAKER_01": [utt("SPEAKER_01", 2.0, 6.5, "Hi Raj, it's Carla from Northgate Water, I'm ringing about "
+                                                   "the leak report you made.")],
+    }, cfg.diarization)
+    assert decision.uncertain and decision.confidence < cfg.diarization.roles_min_confidence
+
+
+def test_a_phrase_only_an_answering_agent_says_is_still_sure_against_a_callers_introduction(cfg):
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 3.0, "Thanks for calling Harbour Bank, Alex speaking, how can I help?")],
+        "SPEAKER_01": [utt("SPEAKER_01", 3.5, 7.0, "Hi Alex, it's Dana from the bakery on King Street.")],
+    }, cfg.diarization)
+    assert decision.mapping == {"SPEAKER_00": "agent", "SPEAKER_01": "customer"} and not decision.uncertain
+
+
+@pytest.mark.parametrize("prompt", [
+    "Hi, I'm Max, the virtual assistant for Brightline. In a few words, tell me what you're calling about.",
+    "Welcome to Brightline. Please say or enter your account number, followed by the hash key.",
+])
+def test_recorded_prompts_that_name_themselves_are_not_the_agent(cfg, prompt):
+    decision = assign_roles({
+        "SPEAKER_02": [utt("SPEAKER_02", 0.0, 6.0, prompt)],
+        "SPEAKER_01": [utt("SPEAKER_01", 6.5, 8.0, "Billing, please."),
+                       utt("SPEAKER_01", 14.0, 18.0, "Hi, yes, I've been charged twice this month.")],
+        "SPEAKER_00": [utt("SPEAKER_00", 10.0, 13.5, "Hello, you're through to billing, Sam speaking, how can I help?")],
+    }, cfg.diarization)
+    assert decision.mapping == {"SPEAKER_00": "agent", "SPEAKER_01": "customer", "SPEAKER_02": "other"}
