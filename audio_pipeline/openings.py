@@ -121,3 +121,15 @@ def _answering_name(sentence: str) -> str | None:
     if not all(_CAPITAL.match(w) or w.lower() in _UNIT_WORDS for w in words[1:]):
         return None
     return name
+
+
+# "I'm Joanne", "my name's Dev": a person naming themselves, read on the ASR's casing (a capitalised
+# word after "I'm" is a name, not "I'm sorry"); either party may do it, so it only counts as typical
+_SELF_NAMED = re.compile(r"\b(?:I'm|I am|my name's|my name is|this is|it's)\s+([A-Z][a-z'-]+)\b")
+
+
+def self_named(line: str) -> re.Match | None:
+    for m in _SELF_NAMED.finditer(line.replace("’", "'")):
+        if m.group(1).lower() not in _NOT_NAMES:
+            return m
+    return None

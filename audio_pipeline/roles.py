@@ -169,13 +169,15 @@ def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
 
 
 def _contested(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str], agent: str,
-               confidence: float) -> float:
-    """`confidence`, at most CONTESTED when another voice introduces itself too and the chosen one
+               confidence: float, names: bool = False) -> float:
+    """`confidence`, at most CONTESTED when another voice introduces itself too (an agent phrase; with
+    `names`, for a vote of talk patterns, also naming themselves: "I'm Joanne") and the chosen one
     said nothing only an answering agent says (a weight-3 phrase)."""
     start = _call_start(by_label)
     if any(c.weight >= 3 for c in agent_cues(agent, by_label[agent], start)):
         return confidence
-    if any(agent_cues(lb, by_label[lb], start) for lb in labels if lb != agent):
+    if any(agent_cues(lb, by_label[lb], start) or names and any(openings.self_named(u.text) for u in by_label[lb])
+           for lb in labels if lb != agent):
         return min(confidence, CONTESTED)
     return confidence
 
@@ -203,7 +205,8 @@ def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     others = max((v for lb, v in votes.items() if lb != agent), default=0.0)
     # without a greeting even a unanimous vote stays below a decisive phrase's confidence: callers
     # also speak first, ask questions and talk at length
-    confidence = _contested(by_label, labels, agent, 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values()))
+    vote = 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
+    confidence = _contested(by_label, labels, agent, vote, names=True)
     method = "first_speaker" if agent == first else "talk_pattern"
     return _Pick(agent, method, round(confidence, 3), "; ".join(reasons))
 

@@ -120,3 +120,11 @@ def test_recorded_prompts_that_name_themselves_are_not_the_agent(cfg, prompt):
         "SPEAKER_00": [utt("SPEAKER_00", 10.0, 13.5, "Hello, you're through to billing, Sam speaking, how can I help?")],
     }, cfg.diarization)
     assert decision.mapping == {"SPEAKER_00": "agent", "SPEAKER_01": "customer", "SPEAKER_02": "other"}
+
+
+def test_a_caller_first_vote_is_uncertain_when_the_other_voice_names_themselves(cfg):
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 4.0, "Hi, it's Marcus, from number twelve? I rang on Monday about the boiler.")],
+        "SPEAKER_01": [utt("SPEAKER_01", 4.5, 7.5, "Hello Marcus, I'm Steph, I've got your notes from Monday here.")],
+    }, cfg.diarization)
+    assert decision.uncertain, decision
