@@ -6,6 +6,7 @@ commands, so other commands never pay for it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -46,13 +47,19 @@ def serve(
                                                       show_default="configs/scorecard.yaml")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c",
                                                    help="YAML overriding configs/default.yaml (role swaps re-run the analysis with it).")] = None,
+    live: Annotated[Optional[str], typer.Option(
+        "--live", show_default=False,
+        help="The live monitoring server (`stream serve`), e.g. ws://127.0.0.1:8765: the Live calls page "
+             "shows its calls and alerts as they happen.")] = None,
 ) -> None:
-    """Serve the review UI: the flagged-call queue, call pages with audio, reviewer decisions."""
+    """Serve the review UI: the flagged-call queue, call pages with audio, reviewer decisions, live calls."""
     from .config import ConfigError, load_config
     from .scorecard import load_scorecard
     from .web.options import load_web_options
     from .web.security import is_loopback
 
+    if live is not None and not re.fullmatch(r"wss?://[\w.\[\]:-]+/?", live):
+        raise _fail(f"--live must look like ws://HOST:PORT (the stream server), got '{live}'")
     if token is not None and len(token) < 16:
         raise _fail("--token must be at least 16 characters")
     if not is_loopback(host) and not token:
@@ -69,7 +76,8 @@ def serve(
         from .web.app import Settings, create_app
     except ImportError as exc:
         raise _fail(f"the review UI needs its web packages ({exc.name}): pip install -e .", 1) from None
-    app = create_app(Settings(db=db, token=token, scorecard=card, config=cfg, web=web))
+    app = create_app(Settings(db=db, token=token, scorecard=card, config=cfg, web=web,
+                              live=live.rstrip("/") if live else None))
     shown = f"[{host}]" if ":" in host else host
     print(f"review UI on http://{shown}:{port}/" + (f"?token={token}" if token else ""), file=sys.stderr)
     try:

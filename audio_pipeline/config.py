@@ -212,6 +212,8 @@ class StreamOptions:
     max_buffer: float
     trim_after: float
     context_seconds: float
+    revise_speech: float
+    revise_max: float
     energy_history: float
     analysis_window: float
     settle_turns: float
@@ -223,6 +225,7 @@ class StreamOptions:
     status_every: float
     subscriber_queue: int
     formats: tuple[str, ...]
+    record_audio: bool = True
 
 
 @dataclass(frozen=True, slots=True)

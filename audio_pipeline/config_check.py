@@ -48,6 +48,8 @@ RULES: dict[str, tuple] = {
     "batch.worker_memory_gb": ("range", 0.0, None),
     "stream.trim_after": ("range", 1.0, None),
     "stream.context_seconds": ("range", 0.0, 25.0),
+    "stream.revise_speech": ("range", 0.0, 25.0),
+    "stream.revise_max": ("range", 0.0, None),
     "privacy.audio_margin": ("range", 0.0, 2.0),
     "privacy.score_min": ("range", 0.0, 1.0),
 }

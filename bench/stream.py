@@ -96,7 +96,7 @@ def kind_matches(trig, alert: dict) -> bool:
     """The alert is about this truth event: its kind, its speaker (when the event has one), and
     spans that overlap or lie within 1 s."""
     kind, speaker, start, end, _ = trig
-    return (alert["kind"] == kind and (not speaker or alert.get("speaker") == speaker)
+    return (alert["kind"] == kind and alert.get("phase") != "withdrawn" and (not speaker or alert.get("speaker") == speaker)
             and min(alert["end"], end) + 1.0 >= max(alert["start"], start))
 
 
@@ -185,7 +185,7 @@ def policy_latency(truths: dict, cfg) -> dict:
     lat: dict[str, list[float]] = {}
     missed: dict[str, int] = {}
     extra: dict[str, int] = {}
-    retracted = 0
+    retracted = withdrawn = 0
     streamed: list[dict] = []
     for p, truth in truths.items():
         call = load_call(p.parent / truth["audio"])
@@ -195,6 +195,7 @@ def policy_latency(truths: dict, cfg) -> dict:
         review, late, summary = monitor.finish(True)
         streamed.append(review_to_dict(review))
         retracted += summary["retracted_alerts"]
+        withdrawn += summary["withdrawn_alerts"]
         alerts += [a.to_json() for a in late]
         for a in alerts:
             a["arrived"] = a["time"]
@@ -208,10 +209,12 @@ def policy_latency(truths: dict, cfg) -> dict:
                 lat.setdefault(trig[0], []).append(found[1])
         st = monitor.stats
         print(f"policy {p.name}: {st.decodes} passes for {st.received:.0f} s, {st.decoded_audio:.0f} s decoded "
-              f"({st.decoded_audio / max(st.received, 1e-9):.1f}x the call)", file=sys.stderr)
+              f"({st.decoded_audio / max(st.received, 1e-9):.1f}x the call); second pass: {st.revised_speech:.0f} s of "
+              f"speech ({st.revised_speech / max(st.received, 1e-9):.1f}x)", file=sys.stderr)
     out: dict = {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
                      "missed": missed.get(k, 0), "false": extra.get(k, 0)} for k, v in sorted(lat.items())}
     out["retracted_at_hangup"] = retracted
+    out["withdrawn_during_call"] = withdrawn
     reviewer = Reviewer(cfg, transcriber=service.transcriber)
     offline = [review_to_dict(reviewer.review(p.parent / t["audio"])) for p, t in truths.items()]
     w_stream, w_off = wer_by_speaker(streamed, list(truths.values())), wer_by_speaker(offline, list(truths.values()))
@@ -226,7 +229,7 @@ def unmatched(truth: dict, cfg, alerts: list[dict]) -> dict[str, int]:
     trig = triggers(truth, cfg)
     out: dict[str, int] = {}
     for a in alerts:
-        if a["kind"] not in ("interruption", "slow_response") or a.get("late"):
+        if a["kind"] not in ("interruption", "slow_response") or a.get("late") or a.get("phase") == "withdrawn":
             continue
         if not any(kind_matches(t, a) for t in trig):
             out[a["kind"]] = out.get(a["kind"], 0) + 1

@@ -23,7 +23,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts" / 
 class Server:
     """The app on a real uvicorn server in a thread, on a free loopback port."""
 
-    def __init__(self, db: Path, token: str | None = None) -> None:
+    def __init__(self, db: Path, token: str | None = None, live: str | None = None) -> None:
         import uvicorn
 
         from audio_pipeline.web.app import Settings, create_app
@@ -31,7 +31,7 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.srv = uvicorn.Server(uvicorn.Config(create_app(Settings(db=db, token=token)), host="127.0.0.1",
+        self.srv = uvicorn.Server(uvicorn.Config(create_app(Settings(db=db, token=token, live=live)), host="127.0.0.1",
                                                  port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.srv.run, daemon=True)
 

@@ -217,3 +217,76 @@ def test_live_own_speech_measured_once_a_second_agrees_with_every_tick(name, mon
     for r in monitor.ROLES:
         tick, second = masks[1][r], masks[monitor.REMEASURE][r]
         assert second.sum() > 500 and (tick == second).mean() >= 0.99, r
+
+
+def test_second_pass_keeps_at_most_revise_max_of_committed_audio():
+    """Committed audio waits for the second pass in one contiguous stretch; past `revise_max` the
+    oldest leaves (its first-pass words stand), however long the call."""
+    import threading
+
+    from audio_pipeline.stream.monitor import SR, Track
+
+    track = Track("customer", threading.Lock(), revise_max=2.5)
+    for second in range(6):
+        track.append(np.full(SR, second, dtype=np.float32))
+        track.trim(second + 1.0)
+    start, audio = track.unrevised
+    assert start == pytest.approx(3.5) and len(audio) == int(2.5 * SR)
+    assert audio[0] == 3 and audio[-1] == 5            # the newest 2.5 s, in call time order
+    off = Track("customer", threading.Lock())
+    off.append(np.ones(SR, dtype=np.float32))
+    off.trim(1.0)
+    assert len(off.unrevised[1]) == 0                 # no second pass: nothing kept
+
+
+def test_second_pass_words_replace_the_first_pass_only_in_their_span():
+    import threading
+
+    from audio_pipeline.stream.monitor import SR, Track
+    from audio_pipeline.transcribe import AsrSegment
+
+    def seg(*words):
+        ws = tuple(Word(a, b, t, 0.9) for a, b, t in words)
+        return AsrSegment(ws[0].start, ws[-1].end, " ".join(w.text for w in ws), ws)
+
+    track = Track("customer", threading.Lock(), revise_max=30.0)
+    track.append(np.zeros(8 * SR, dtype=np.float32))
+    for first_pass in (seg((0.5, 0.9, "before"), (2.2, 2.6, "cat")), seg((3.0, 3.4, "sad"), (6.5, 7.0, "after"))):
+        track.commit([first_pass], list(first_pass.words))
+    track.trim(8.0)
+    track.revised(2.0, 5.0, [seg((2.1, 2.6, "can't"), (3.0, 3.5, "said"), (5.2, 5.6, "outside"))], 3.0)
+    assert [w.text for p in track.pieces for w in p.words] == ["before", "can't", "said", "after"]
+    assert track.unrevised[0] == pytest.approx(5.0) and len(track.unrevised[1]) == 3 * SR
+    assert len(track.revise_context) > 0             # the revised speech is heard before the next stretch
+
+
+def test_alerts_the_second_pass_no_longer_supports_are_withdrawn():
+    """After a second pass rewrote call times 35-55 s, an alert there that the rules no longer find
+    is sent again as withdrawn; one they still find, and one outside the rewritten span, stand."""
+    from audio_pipeline.stream.monitor import Alert, CallMonitor
+    from audio_pipeline.types import Finding
+
+    def finding(kind, start, end, category=None):
+        return Finding(kind, "agent", start, end, "warning", kind, "words", category=category)
+
+    gone, kept, later = finding("dismissive", 40.0, 42.0), finding("empathy", 45.0, 47.0, "validation"), \
+        finding("dismissive", 70.0, 72.0)
+    monitor = CallMonitor.__new__(CallMonitor)  # pure state: no models needed for this step
+    monitor._emitted = [Alert.of(f, f.end + 1.0) for f in (gone, kept, later)]
+    monitor._withdrawn, monitor._revised_span = [], (35.0, 55.0)
+    out = monitor._withdraw([kept, later], window=0.0, at=80.0)
+    assert [(a.kind, a.start, a.phase, a.at) for a in out] == [("dismissive", 40.0, "withdrawn", 80.0)]
+    assert [a.start for a in monitor._emitted] == [45.0, 70.0] and monitor._revised_span is None
+    assert monitor._withdraw([], window=0.0, at=81.0) == []   # nothing rewritten since: nothing withdrawn
+
+
+def test_second_pass_stretches_hold_at_most_a_window_of_speech_and_never_split_a_region():
+    from audio_pipeline.stream.monitor import HOP, _stretches
+
+    regions = [(0, 1000 * HOP), (1200 * HOP, 2000 * HOP), (2600 * HOP, 3000 * HOP)]
+    spans = _stretches(regions, 3100 * HOP, 1000 * HOP)
+    assert [(x // HOP, y // HOP) for x, y, _ in spans] == [(0, 1100), (1100, 2300), (2300, 3100)]
+    assert [len(t) for _, _, t in spans] == [1, 1, 1]
+    whole = _stretches(regions, 3100 * HOP, 10_000 * HOP)
+    assert [(x // HOP, y // HOP, len(t)) for x, y, t in whole] == [(0, 3100, 3)]
+    assert _stretches([], 500 * HOP, 100) == [(0, 500 * HOP, [])]

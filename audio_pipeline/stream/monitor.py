@@ -21,9 +21,10 @@ yet), before each Whisper pass as well as after it; those alerts say `confirmed:
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -101,7 +102,8 @@ class StreamStats:
     forced_commits: int = 0          # words committed because the buffer was full, not by agreement
     undecodable_seconds: float = 0.0 # VAD speech that gave no words before the buffer limit
     coarse_steps: int = 0
-    decoded_audio: float = 0.0       # audio seconds sent to Whisper, re-decodes included
+    decoded_audio: float = 0.0       # audio seconds sent to Whisper by the first pass, re-decodes included
+    revised_speech: float = 0.0      # speech (VAD regions) the second pass decoded again
 
     @property
     def lag(self) -> float:
@@ -114,7 +116,7 @@ class Track:
     `audio` is the (call time of its first sample, samples) pair, replaced as a whole, so the
     decoding thread reads a consistent snapshot while the receiving thread appends."""
 
-    def __init__(self, role: str, lock: threading.Lock):
+    def __init__(self, role: str, lock: threading.Lock, revise_max: float = 0.0):
         self.role = role
         self.audio: tuple[float, np.ndarray] = (0.0, np.zeros(0, dtype=np.float32))
         self._lock = lock
@@ -126,6 +128,10 @@ class Track:
         self.edges: list[tuple[float, float]] = []  # own speech past the words no decode has worded yet
         self.context = np.zeros(0, dtype=np.float32)  # the party's latest committed speech (see `trim`)
         self.regions: tuple[tuple[int, int], ...] = ()  # speech regions (samples) of the buffer at its last plan
+        # second pass: committed audio not yet decoded again as one stretch, and the speech before it
+        self.revise_max = revise_max
+        self.unrevised: tuple[float, np.ndarray] = (0.0, np.zeros(0, dtype=np.float32))
+        self.revise_context = np.zeros(0, dtype=np.float32)
 
     @property
     def reach(self) -> float:
@@ -158,16 +164,50 @@ class Track:
         if cut > 0 and keep_context > 0:
             spoken = [(w.start, w.end) for p in self.recent_pieces(start) for w in p.words]
             self.context = _speech_context(self.context, buf[:cut], start, spoken, keep_context)
+        if cut > 0 and self.revise_max > 0:
+            self._keep_for_revision(start, buf[:cut])
+
+    def _keep_for_revision(self, start: float, audio: np.ndarray) -> None:
+        """Committed audio joins the second pass's stretch; past `revise_max` its oldest part leaves
+        unrevised (its first-pass words stand), so memory stays bounded however far behind."""
+        at, kept = self.unrevised
+        if not len(kept) or abs(at + len(kept) / SR - start) > 1 / SR:
+            at, kept = start, np.zeros(0, dtype=np.float32)
+        joined = np.concatenate([kept, audio])
+        drop = max(0, len(joined) - int(self.revise_max * SR))
+        self.unrevised = (at + drop / SR, joined[drop:].copy())
+
+    def speech_in(self, a: float, b: float) -> float:
+        """Seconds of committed words between call times a and b."""
+        return sum(min(w.end, b) - max(w.start, a) for p in self.recent_pieces(a) for w in p.words
+                   if w.end > a and w.start < b)
+
+    def revised(self, a: float, b: float, segments: Sequence[AsrSegment], keep_context: float) -> None:
+        """The second pass's words for call times [a, b) replace the committed ones there."""
+        at, kept = self.unrevised
+        spoken = [(w.start, w.end) for p in self.recent_pieces(a) for w in p.words if w.start < b]
+        if keep_context > 0:
+            self.revise_context = _speech_context(self.revise_context, kept[: int(round((b - at) * SR))], at,
+                                                  spoken, keep_context)
+        cut = int(round((b - at) * SR))
+        self.unrevised = (at + cut / SR, kept[cut:].copy())
+        inside = lambda w: a <= (w.start + w.end) / 2 < b  # noqa: E731
+        kept_pieces = []
+        for p in self.pieces:
+            if p.end < a or p.start >= b:
+                kept_pieces.append(p)
+                continue
+            words = [w for w in p.words if not inside(w)]
+            kept_pieces += _pieces_of(p, words)
+        new = [q for seg in segments for q in _pieces_of(seg, [w for w in seg.words if inside(w)])]
+        self.pieces = sorted(kept_pieces + new, key=lambda p: (p.end, p.start))
 
     def commit(self, segments: Sequence[AsrSegment], words: Sequence[Word]) -> None:
         chosen = set(id(w) for w in words)
         for seg in segments:
-            kept = [w for w in seg.words if id(w) in chosen]
-            if kept:
-                self.pieces.append(AsrSegment(kept[0].start, kept[-1].end, " ".join(w.text for w in kept),
-                                              tuple(kept), seg.no_speech_prob, seg.avg_logprob,
-                                              seg.compression_ratio))
-                self.committed_until = max(self.committed_until, kept[-1].end)
+            for piece in _pieces_of(seg, [w for w in seg.words if id(w) in chosen]):
+                self.pieces.append(piece)
+                self.committed_until = max(self.committed_until, piece.end)
 
     def recent_pieces(self, since: float) -> list[AsrSegment]:
         i = len(self.pieces)
@@ -267,6 +307,31 @@ def _own_speech(energies: Mapping[str, ChannelEnergy], margin_db: float) -> dict
     return out
 
 
+def _pieces_of(seg: AsrSegment, words: Sequence[Word]) -> list[AsrSegment]:
+    """`seg` cut down to `words` (none: nothing)."""
+    if not words:
+        return []
+    return [AsrSegment(words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words),
+                       seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio)]
+
+
+def _stretches(regions: Sequence[tuple[int, int]], n: int, most: int) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """[x, y) sample spans covering [0, n) in order, each holding speech regions of at most `most`
+    samples in all (a region is never split; a span ends halfway into the pause after its last
+    region), with those regions."""
+    out, x, taken, speech = [], 0, [], 0
+    for i, (p, q) in enumerate(regions):
+        if taken and speech + (q - p) > most:
+            y = (taken[-1][1] + p) // 2 // HOP * HOP
+            out.append((x, y, taken))
+            x, taken, speech = y, [], 0
+        taken.append((p, q))
+        speech += q - p
+    if n > x:
+        out.append((x, n, taken))
+    return out
+
+
 def _speech_context(context: np.ndarray, audio: np.ndarray, start: float, words: Sequence[tuple[float, float]],
                     seconds: float) -> np.ndarray:
     """`context` followed by the stretches of `audio` (starting at call time `start`) that hold
@@ -308,10 +373,26 @@ class Job:
     due: tuple[str, ...]
     parts: tuple[Part, ...]
     alerts: tuple["Alert", ...] = ()   # decided before the pass, from voice activity: send them now
+    revisions: tuple["Revision", ...] = ()  # second-pass stretches: the last parts, in this order
 
     @property
     def seconds(self) -> float:
-        return sum(len(p.samples) for p in self.parts) / SR
+        """Audio this job adds to a pass (a second-pass stretch: its speech only, silence is skipped)."""
+        revised = self.parts[len(self.parts) - len(self.revisions):] if self.revisions else ()
+        return self.first_pass_seconds + sum(b - a for p in revised for a, b in p.regions or ()) / SR
+
+    @property
+    def first_pass_seconds(self) -> float:
+        return sum(len(p.samples) for p in self.parts[:len(self.parts) - len(self.revisions)]) / SR
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A second-pass stretch of one party's committed audio, call times [start, end)."""
+
+    role: str
+    start: float
+    end: float
 
 
 def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
@@ -375,7 +456,8 @@ class CallMonitor:
         self.transcriber, self.lexicon, self.embedder = transcriber, lexicon, embedder
         self.phrasing = phrasing        # the trained phrasing head, as the offline review uses it
         self._state = threading.Lock()
-        self.tracks = {r: Track(r, self._state) for r in ROLES}
+        revise_max = self.opts.revise_max if self.opts.revise_speech > 0 else 0.0
+        self.tracks = {r: Track(r, self._state, revise_max) for r in ROLES}
         self.order = [start.layout.index(r) for r in ROLES]
         self.energy = Energy(self.opts.energy_history, self._state)
         self.stats = StreamStats()
@@ -393,6 +475,9 @@ class CallMonitor:
         self._last_speech = 0.0                   # end of the latest own-speech frame of either party
         self._silence_open: float | None = None   # start of a dead air reported as started
         self._emitted: list[Alert] = []
+        self._withdrawn: list[Alert] = []
+        self._revised_span: tuple[float, float] | None = None  # call times the latest second pass rewrote
+        self._lag_at_pass = 0.0   # how far behind the audio the latest pass finished
         self._frontier = 0.0
         band = (cfg.activity.band_low, cfg.activity.band_high)
         self.echo = LiveCanceller(SR, band, ROLES) if cfg.channels.echo_cancel else None
@@ -457,18 +542,67 @@ class CallMonitor:
         for r in due:  # the speech about to be decoded already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
         early = [] if final else self._early(now)
-        return Job(final, now, first, energies, masks, snaps, plans, due, parts, tuple(early))
+        # the second pass also costs decoding time: only while well ahead (measured: with 4 live calls
+        # on 2 cores, revising whenever decoding ran at its finest interval let lag grow); what it
+        # could not do waits for hang-up
+        keeping_up = context and self._lag_at_pass < self.opts.lag_low
+        revisions = self._revisions(first, masks, False) if keeping_up and not final else []
+        return Job(final, now, first, energies, masks, snaps, plans, due, parts + tuple(p for _, p in revisions),
+                   tuple(early), tuple(r for r, _ in revisions))
+
+    def _revisions(self, first: float, masks: Mapping[str, np.ndarray], rest: bool) -> list[tuple[Revision, Part]]:
+        """Each party's committed audio that is due a second pass (all of it when `rest`): decoded
+        again after the party's speech before it, as the offline review hears it, in stretches of at
+        most one encoder window of speech (a live pass must not grow past its window for it)."""
+        out = []
+        for role in ROLES if self.opts.revise_speech > 0 else ():
+            track = self.tracks[role]
+            at, audio = track.unrevised
+            a = max(at, first)
+            skip = int(round((a - at) / FRAME)) * HOP
+            n = (len(audio) - skip) // HOP * HOP
+            if n <= 0 or not (rest or track.speech_in(a, a + n / SR) >= self.opts.revise_speech):
+                continue
+            samples = audio[skip:skip + n]
+            regions = self.transcriber.speech_regions(samples) if self.cfg.asr.vad_filter else [(0, n)]
+            lo = int(round((a - first) / FRAME))
+            own = masks[role][lo:lo + n // HOP]
+            own = np.pad(own, (0, n // HOP - len(own)))
+            context = track.revise_context[: len(track.revise_context) // HOP * HOP]
+            for x, y, taken in _stretches(regions, n, int(self.opts.pass_seconds * SR)):
+                out.append((Revision(role, a + x / SR, a + y / SR),
+                            Part(samples[x:y], own[x // HOP:y // HOP], context, tuple((p - x, q - x) for p, q in taken))))
+                if not rest:
+                    break
+        return out
+
+    def _apply_revisions(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> None:
+        n = len(job.revisions)
+        if n:
+            self._revised_span = (min(r.start for r in job.revisions), max(r.end for r in job.revisions))
+        for rev, part, segs in zip(job.revisions, job.parts[len(job.parts) - n:], segments[len(segments) - n:]):
+            words = self._to_call_time(segs, rev.start, job.energies[rev.role], job.masks[rev.role], job.first)
+            self.tracks[rev.role].revised(rev.start, rev.end, words, self.opts.context_seconds)
+            self.stats.revised_speech += sum(b - a for a, b in part.regions or ()) / SR
+
+    def _to_call_time(self, segments: Sequence[AsrSegment], start: float, energy: ChannelEnergy, mask: np.ndarray,
+                      first: float) -> list[AsrSegment]:
+        """A part's segments (its own time, 0 = call time `start`) through the offline guards (echo,
+        snapping to the channel's own speech) into call time."""
+        segments = clean_segments(_shift(segments, start - first), self.cfg.asr, energy)
+        return _shift(snap_to_energy(segments, mask), first)
 
     def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
         """Commit a pass's words (one segment list per part of the job), then run the rules."""
+        self._apply_revisions(job, segments)
         for r, segs in zip(job.due, segments):
             self._commit(self.tracks[r], job.snaps[r], segs, job.plans[r], job.energies[r], job.masks[r],
                          job.first, job.final)
         if job.due:
             self.stats.decodes += 1
-            self.stats.decoded_audio += job.seconds
+            self.stats.decoded_audio += job.first_pass_seconds
         self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
-        self.energy.forget_before(min(t.buf_start for t in self.tracks.values()))
+        self.energy.forget_before(min(min(t.buf_start, t.unrevised[0]) for t in self.tracks.values()))
         self._frontier = min(t.settled for t in self.tracks.values())
         self._last_decode = job.now
         alerts = self._findings(job.final)
@@ -482,7 +616,7 @@ class CallMonitor:
     def _adapt(self) -> None:
         """Coarser decoding while behind (each decode costs about the same whatever its length, so
         fewer, longer decodes catch up); finer again once caught up. Nothing is dropped."""
-        lag = self.stats.lag
+        lag = self._lag_at_pass = self.stats.lag
         self.stats.lag_max = max(self.stats.lag_max, lag)
         if lag > self.opts.lag_high and self.decode_interval < self.opts.decode_interval_max:
             self.decode_interval = min(self.opts.decode_interval_max, self.decode_interval * 2)
@@ -569,9 +703,7 @@ class CallMonitor:
         end = buf_start + len(buffer) / SR
         closed_end, open_start = plan
         # into the energy window's time base for the echo and snapping guards, then into call time
-        segments = _shift(segments, buf_start - first)
-        segments = clean_segments(segments, asr, energy)
-        segments = _shift(snap_to_energy(segments, mask), first)
+        segments = self._to_call_time(segments, buf_start, energy, mask, first)
         words = after([w for s in segments for w in s.words], track.committed_until - 0.01)
         # every word of a closed region is final, wherever snapping moved its edges: its audio is
         # about to leave the buffer, so a word left behind here would be lost
@@ -659,7 +791,25 @@ class CallMonitor:
             return []
         window = self._frontier - self.opts.analysis_window
         conv = self._recent_conversation(window - 5.0)
-        return self._decide(self._analyse(conv), window, self._frontier, self.stats.decoded) + self._early(self.stats.decoded)
+        findings = self._analyse(conv)
+        withdrawn = self._withdraw(findings, window, self.stats.decoded)
+        return withdrawn + self._decide(findings, window, self._frontier, self.stats.decoded) + self._early(self.stats.decoded)
+
+    def _withdraw(self, findings: Sequence[Finding], window: float, at: float) -> list[Alert]:
+        """Alerts sent on first-pass words that the second pass's words no longer support: sent again
+        with phase "withdrawn", so a live view matches the record (a finding the new words hold in
+        their place is sent as a new alert)."""
+        span, self._revised_span = self._revised_span, None
+        if span is None:
+            return []
+        out = []
+        for e in list(self._emitted):
+            if (e.phase == "final" and e.start >= window + 20.0 and e.start < span[1] and e.end > span[0] - 15.0
+                    and not any(_same(e, f) for f in findings)):
+                self._emitted.remove(e)
+                self._withdrawn.append(e)
+                out.append(replace(e, phase="withdrawn", at=at))
+        return out
 
     def _early(self, at: float) -> list[Alert]:
         """Turn-taking decided again on what the channels hold past their committed words: the
@@ -697,14 +847,27 @@ class CallMonitor:
                 fresh.append(alert)
         return fresh
 
+    def _revise_rest(self) -> None:
+        """At hang-up, the second pass over what is left of each party's committed audio."""
+        first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
+        revisions = self._revisions(first, masks, True)
+        if not revisions:
+            return
+        parts = tuple(p for _, p in revisions)
+        job = Job(True, self.tracks["agent"].end, first, energies, masks, {}, {}, (), parts, (),
+                  tuple(r for r, _ in revisions))
+        self._apply_revisions(job, transcribe_parts(self.transcriber, parts))
+
     def _seen(self, f: Finding) -> bool:
         return any(_same(e, f) for e in self._emitted)
 
     # -- hang-up --------------------------------------------------------------------------
-    def finish(self, complete: bool, reason: str = "") -> tuple[Review, list[Alert], dict]:
+    def finish(self, complete: bool, reason: str = "", recording: "Path | None" = None) -> tuple[Review, list[Alert], dict]:
         """Decode what is left, build the call's Review with the offline rules over the whole
-        committed conversation; the alerts the live analysis had not yet sent come back too."""
+        committed conversation; the alerts the live analysis had not yet sent come back too.
+        `recording`: where the server wrote the call's audio (the review points there)."""
         alerts = self.listen(final=True) + self.decode(final=True)
+        self._revise_rest()
         cfg = self.cfg
         gap = cfg.turns.segment_join_gap
         heard = {r: to_utterances(self.tracks[r].pieces, r, gap) for r in ROLES}
@@ -718,7 +881,7 @@ class CallMonitor:
         if cfg.empathy.enabled and self.lexicon is not None and conv.utterances:
             language = analyze_empathy(conv, self.lexicon, self.embedder, cfg.empathy, self.phrasing)
             metrics = empathy_metrics(language)
-        info = AudioInfo(path=f"stream:{self.start.call_id}", sha256=self._sha.hexdigest(), duration=duration,
+        info = AudioInfo(path=str(recording) if recording else f"stream:{self.start.call_id}", sha256=self._sha.hexdigest(), duration=duration,
                          sample_rate=self.start.sample_rate, channels=2, mode="stereo")
         models = ModelInfo(asr=self.transcriber.name, diarization=None, device=self.transcriber.device)
         review = build_review(info, models, conv, ta, cfg, language, metrics)
@@ -728,11 +891,14 @@ class CallMonitor:
         summary = {"complete": complete, "reason": reason, "received_seconds": round(duration, 2),
                    "live_alerts": len([e for e in self._emitted if e.phase == "final"]),
                    "late_alerts": len(late), "retracted_alerts": len(retracted),
+                   "withdrawn_alerts": len(self._withdrawn),
                    "retracted_kinds": sorted({e.kind for e in retracted}),
                    "lag_max": round(self.stats.lag_max, 2), "decodes": self.stats.decodes,
                    "forced_commits": self.stats.forced_commits,
                    "undecodable_seconds": round(self.stats.undecodable_seconds, 2)}
-        return review, alerts + late, summary
+        # the record does not hold them: a live view learns it now, as for those withdrawn during the call
+        gone = [replace(e, phase="withdrawn", at=duration) for e in retracted]
+        return review, alerts + late + gone, summary
 
 
 def _same(a: Alert, f: Finding) -> bool:

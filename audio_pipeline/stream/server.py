@@ -39,6 +39,8 @@ class LiveCall:
     failure: str | None = None
     alerts: int = 0
     runner: asyncio.Task | None = None
+    recorder: Any = None              # the call's audio written as it arrives (soundfile, .part until hang-up)
+    recording: Path | None = None
 
 
 @dataclass(eq=False)
@@ -153,7 +155,7 @@ class StreamService:
             sub.queue.put_nowait(message)
 
     def _alert(self, call: LiveCall, alert: Alert) -> None:
-        call.alerts += 1
+        call.alerts += -1 if alert.phase == "withdrawn" else 1  # alerts standing
         self.publish({"type": "alert", "call_id": call.start.call_id, "agent_id": call.start.agent_id,
                       **alert.to_json(), "sent_at": time.time()})
 
@@ -180,7 +182,10 @@ class StreamService:
                     raise ProtocolError(code, why)
                 if message.get("bytes") is not None:
                     data = message["bytes"]
-                    call.monitor.feed(data, decode_frame(data, call.start, self.opts.max_frame_bytes))
+                    samples = decode_frame(data, call.start, self.opts.max_frame_bytes)
+                    call.monitor.feed(data, samples)
+                    if call.recorder is not None:
+                        call.recorder.write(samples[:, call.monitor.order])
                     call.wakeup.set()
                     continue
                 msg = parse_json(message.get("text") or "")
@@ -227,6 +232,7 @@ class StreamService:
         monitor = CallMonitor(start, self.cfg, self.transcriber, self.lexicon, self.embedder, self.phrasing)
         call = LiveCall(start, monitor, datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"))
         self.calls[start.call_id] = call
+        self._start_recording(call)
         call.runner = asyncio.create_task(self._run(call))
         self.publish({"type": "call_started", "call_id": start.call_id, "agent_id": start.agent_id,
                       "sample_rate": start.sample_rate, "encoding": start.encoding, "started_at": call.started_at})
@@ -267,6 +273,27 @@ class StreamService:
             log.exception("call %s: processing failed", call.start.call_id)
             call.failure = f"internal: {exc}"
 
+    def _start_recording(self, call: LiveCall) -> None:
+        """The call's audio, agent channel first, to the output folder as it arrives, so its review
+        page can play it; a .part file until hang-up."""
+        if self.output_dir is None or not self.opts.record_audio:
+            return
+        import soundfile as sf
+
+        path = Path(self.output_dir) / f"{_stem(call.start.call_id)}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        call.recorder = sf.SoundFile(str(path) + ".part", "w", samplerate=call.start.sample_rate, channels=2,
+                                     subtype="PCM_16", format="WAV")
+        call.recording = path
+
+    def _stop_recording(self, call: LiveCall) -> Path | None:
+        if call.recorder is None:
+            return None
+        call.recorder.close()
+        call.recorder = None
+        Path(str(call.recording) + ".part").replace(call.recording)
+        return call.recording
+
     async def _hang_up(self, call: LiveCall, complete: bool, reason: str) -> dict[str, Any]:
         call.closing = True
         call.wakeup.set()
@@ -274,7 +301,9 @@ class StreamService:
             await call.runner
         loop = asyncio.get_running_loop()
         try:
-            review, alerts, summary = await loop.run_in_executor(self.executor, call.monitor.finish, complete, reason)
+            recording = self._stop_recording(call)
+            review, alerts, summary = await loop.run_in_executor(self.executor, call.monitor.finish, complete, reason,
+                                                                 recording)
             for alert in alerts:
                 self._alert(call, alert)
             saved = await loop.run_in_executor(self.executor, self._save, call, review, summary)
@@ -298,7 +327,7 @@ class StreamService:
         data["stream"] = {"call_id": call.start.call_id, "agent_id": call.start.agent_id,
                           "started_at": call.started_at, **summary}
         out: dict[str, Any] = {}
-        stem = call.start.call_id.replace(":", "_")
+        stem = _stem(call.start.call_id)
         if self.output_dir is not None:
             formats = self.opts.formats
             if "json" in formats:
@@ -392,6 +421,10 @@ async def _close(ws, code: int) -> None:
         await ws.close(code)
     except Exception:
         pass
+
+
+def _stem(call_id: str) -> str:
+    return call_id.replace(":", "_")
 
 
 def _cores() -> int:

@@ -42,6 +42,7 @@ class Settings:
     scorecard: Scorecard = field(default_factory=load_scorecard)
     config: Config = field(default_factory=load_config)
     web: WebOptions = field(default_factory=load_web_options)
+    live: str | None = None   # the live monitoring server (`stream serve`), e.g. ws://127.0.0.1:8765
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.update(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
-                       reviewer=request.cookies.get(REVIEWER_COOKIE, ""))
+                       reviewer=request.cookies.get(REVIEWER_COOKIE, ""), live=settings.live)
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def store() -> Store:
@@ -87,6 +88,18 @@ def create_app(settings: Settings) -> Starlette:
             comments = dec.events(s.db, call_pk, "comment")
         return render(request, "call.html", v=view, trail=trail, comments=comments, offline=False,
                       answers=ANSWERS, audio_src=f"/calls/{call_pk}/audio")
+
+    def live_page(request: Request) -> Response:
+        return render(request, "live.html", events=f"{settings.live}/v1/events" if settings.live else None)
+
+    def call_by_id(request: Request) -> Response:
+        """The latest stored review of a call id (a live call's review once it has hung up)."""
+        with store() as s:
+            row = s.db.execute("SELECT id FROM calls WHERE call_id = ? ORDER BY updated_at DESC LIMIT 1",
+                               (request.path_params["call_id"],)).fetchone()
+        if row is None:
+            raise HTTPException(404, "no stored review of this call yet")
+        return RedirectResponse(f"/calls/{row[0]}", status_code=303)
 
     def agent_page(request: Request) -> Response:
         agent = request.path_params["agent"]
@@ -206,6 +219,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", queue),
         Route("/calls/{call_pk:int}", call_page),
+        Route("/live", live_page),
+        Route("/calls/by-id/{call_id:path}", call_by_id),
         Route("/calls/{call_pk:int}/audio", audio),
         Route("/agents/{agent:path}", agent_page),
         Route("/findings/{finding_id:int}/decision", poster(_decide), methods=["POST"]),
@@ -217,7 +232,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: on_error})
-    return Guard(app, settings.token)
+    return Guard(app, settings.token, connect=(settings.live,) if settings.live else ())
 
 
 class ReviewViews:

@@ -52,8 +52,10 @@ class Guard:
     """Token (when configured) on every request; a per-browser CSRF secret in a cookie that every
     POST must echo in its form (checked by the endpoints, see `check_csrf`); security headers."""
 
-    def __init__(self, app, token: str | None) -> None:
+    def __init__(self, app, token: str | None, connect: tuple[str, ...] = ()) -> None:
         self.app, self.token = app, token
+        # the live page's WebSocket to the live server is the one connection to another origin
+        self.csp = CSP + "; connect-src 'self'" + "".join(f" {origin(u)}" for u in connect)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -78,7 +80,7 @@ class Guard:
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                headers += [(b"content-security-policy", self.csp.encode()), (b"x-content-type-options", b"nosniff"),
                             (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin"),
                             (b"cache-control", b"no-store")]
                 if new_csrf:
@@ -92,6 +94,14 @@ class Guard:
         auth = _header(scope, b"authorization") or ""
         bearer = auth[7:] if auth.lower().startswith("bearer ") else None
         return same(bearer, self.token) or same(cookies.get(TOKEN_COOKIE), self.token)
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL (a CSP source)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _set_cookie(name: str, value: str, same_site: str = "Strict") -> tuple[bytes, bytes]:
