@@ -277,6 +277,23 @@ def test_serve_refuses_other_addresses_without_a_token(db, monkeypatch):
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+def test_serve_refuses_a_live_server_that_is_not_a_websocket_address(db):
+    out = subprocess.run([sys.executable, "-m", "audio_pipeline", "serve", "--db", str(db[0]), "--live",
+                          "http://127.0.0.1:8765/v1/events"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--live" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_live_page_allows_only_its_live_server_to_be_connected_to(db):
+    with TestClient(create_app(Settings(db=db[0], live="ws://10.0.0.5:8765"))) as client:
+        page = client.get("/live")
+    assert page.status_code == 200 and 'data-events="ws://10.0.0.5:8765/v1/events"' in page.text
+    assert "connect-src 'self' ws://10.0.0.5:8765" in page.headers["content-security-policy"]
+    with TestClient(create_app(Settings(db=db[0]))) as client:
+        page = client.get("/live")
+    assert "stream serve" in page.text and "connect-src 'self';" in page.headers["content-security-policy"] + ";"
+
+
 def test_transcript_is_escaped_and_offline_page_is_self_contained(db, tmp_path):
     from audio_pipeline.web.offline import render_offline
 
