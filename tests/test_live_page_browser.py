@@ -5,55 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
 from audio_pipeline.stream.client import load_call, send_call
-from audio_pipeline.stream.server import StreamService, server_config
 
 from .conftest import SAMPLES
-from .test_review_ui_browser import ARTIFACTS, CHROMIUM, FLAGS, Server, wait_js
+from .live_server import live_server
+from .test_review_ui_browser import Server, browser, wait_js, watched_page  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def live(cfg, tmp_path_factory):
-    import uvicorn
-
     out = tmp_path_factory.mktemp("live-page")
-    service = StreamService(cfg, output_dir=out / "reviews", db=out / "reviews.sqlite")
-    service.load()
-    srv = uvicorn.Server(server_config(service))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "live server did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{srv.servers[0].sockets[0].getsockname()[1]}", out / "reviews.sqlite"
-    srv.should_exit = True
-    thread.join(20)
+    with live_server(cfg, out) as (_, base):
+        yield base, out / "reviews.sqlite"
 
 
 @pytest.fixture()
-def page(live, request):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "Debian chromium is missing: `make setup` installs it"
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-        pg.set_default_timeout(30_000)
-        yield pg
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-        browser.close()
-    assert not problems, problems  # a CSP refusal of the WebSocket would show here
+def page(live, browser, request):
+    with watched_page(browser, request.node.name, 30_000) as pg:
+        yield pg  # a CSP refusal of the WebSocket would fail here
 
 
 def test_live_page_shows_a_streamed_call_its_alerts_and_then_its_review(live, page):

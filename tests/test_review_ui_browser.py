@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,19 +72,26 @@ def browser():
         b.close()
 
 
-@pytest.fixture()
-def page(browser, server, request):
+@contextmanager
+def watched_page(browser, name: str, timeout_ms: int = 15_000):
+    """A fresh page whose script errors and console errors fail the test; screenshot at the end."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     problems: list[str] = []
     pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     pg.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(timeout_ms)
     yield pg
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
     assert not problems, problems  # a CSP violation or a script error fails the test
+
+
+@pytest.fixture()
+def page(browser, server, request):
+    with watched_page(browser, request.node.name) as pg:
+        yield pg
 
 
 def wait_js(page, expression: str, timeout: float = 15.0):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 import time
 import urllib.request
 from dataclasses import replace
@@ -20,9 +19,9 @@ from audio_pipeline.evaluation import Tally, score
 from audio_pipeline.export import review_to_dict
 from audio_pipeline.pipeline import Reviewer
 from audio_pipeline.stream.client import feed_recording, load_call, send_call, watch
-from audio_pipeline.stream.server import StreamService, server_config
 
 from .conftest import SAMPLES
+from .live_server import live_server
 
 pytestmark = pytest.mark.slow
 CALLS = ("demo_call.wav", "sample_crosstalk.flac")
@@ -31,22 +30,9 @@ SPEED = 4.0
 
 @pytest.fixture(scope="module")
 def server(cfg, tmp_path_factory):
-    import uvicorn
-
     out = tmp_path_factory.mktemp("stream")
-    service = StreamService(cfg, output_dir=out / "reviews", db=out / "reviews.sqlite")
-    service.load()
-    srv = uvicorn.Server(server_config(service))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield SimpleNamespace(service=service, base=f"127.0.0.1:{port}", out=out)
-    srv.should_exit = True
-    thread.join(20)
+    with live_server(cfg, out) as (service, base):
+        yield SimpleNamespace(service=service, base=base, out=out)
 
 
 def calls_in_progress(server) -> list:
