@@ -185,11 +185,10 @@ class Track:
     def revised(self, a: float, b: float, segments: Sequence[AsrSegment], keep_context: float) -> None:
         """The second pass's words for call times [a, b) replace the committed ones there."""
         at, kept = self.unrevised
-        spoken = [(w.start, w.end) for p in self.recent_pieces(a) for w in p.words if w.start < b]
-        if keep_context > 0:
-            self.revise_context = _speech_context(self.revise_context, kept[: int(round((b - at) * SR))], at,
-                                                  spoken, keep_context)
         cut = int(round((b - at) * SR))
+        if keep_context > 0:
+            spoken = [(w.start, w.end) for p in self.recent_pieces(a) for w in p.words if w.start < b]
+            self.revise_context = _speech_context(self.revise_context, kept[:cut], at, spoken, keep_context)
         self.unrevised = (at + cut / SR, kept[cut:].copy())
         inside = lambda w: a <= (w.start + w.end) / 2 < b  # noqa: E731
         kept_pieces = []
@@ -376,10 +375,13 @@ class Job:
     revisions: tuple["Revision", ...] = ()  # second-pass stretches: the last parts, in this order
 
     @property
+    def revision_parts(self) -> tuple[Part, ...]:
+        return self.parts[len(self.parts) - len(self.revisions):]
+
+    @property
     def seconds(self) -> float:
         """Audio this job adds to a pass (a second-pass stretch: its speech only, silence is skipped)."""
-        revised = self.parts[len(self.parts) - len(self.revisions):] if self.revisions else ()
-        return self.first_pass_seconds + sum(b - a for p in revised for a, b in p.regions or ()) / SR
+        return self.first_pass_seconds + sum(_speech_seconds(p) for p in self.revision_parts)
 
     @property
     def first_pass_seconds(self) -> float:
@@ -393,6 +395,10 @@ class Revision:
     role: str
     start: float
     end: float
+
+
+def _speech_seconds(part: Part) -> float:
+    return sum(b - a for a, b in part.regions or ()) / SR
 
 
 def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
@@ -576,14 +582,16 @@ class CallMonitor:
                     break
         return out
 
-    def _apply_revisions(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> None:
-        n = len(job.revisions)
-        if n:
-            self._revised_span = (min(r.start for r in job.revisions), max(r.end for r in job.revisions))
-        for rev, part, segs in zip(job.revisions, job.parts[len(job.parts) - n:], segments[len(segments) - n:]):
-            words = self._to_call_time(segs, rev.start, job.energies[rev.role], job.masks[rev.role], job.first)
+    def _apply_revisions(self, revisions: Sequence[Revision], parts: Sequence[Part],
+                         segments: Sequence[list[AsrSegment]], energies: Mapping[str, ChannelEnergy],
+                         masks: Mapping[str, np.ndarray], first: float) -> None:
+        """The second pass's words (one segment list per revision part) into their tracks."""
+        if revisions:
+            self._revised_span = (min(r.start for r in revisions), max(r.end for r in revisions))
+        for rev, part, segs in zip(revisions, parts, segments):
+            words = self._to_call_time(segs, rev.start, energies[rev.role], masks[rev.role], first)
             self.tracks[rev.role].revised(rev.start, rev.end, words, self.opts.context_seconds)
-            self.stats.revised_speech += sum(b - a for a, b in part.regions or ()) / SR
+            self.stats.revised_speech += _speech_seconds(part)
 
     def _to_call_time(self, segments: Sequence[AsrSegment], start: float, energy: ChannelEnergy, mask: np.ndarray,
                       first: float) -> list[AsrSegment]:
@@ -594,7 +602,9 @@ class CallMonitor:
 
     def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
         """Commit a pass's words (one segment list per part of the job), then run the rules."""
-        self._apply_revisions(job, segments)
+        n = len(job.revisions)
+        self._apply_revisions(job.revisions, job.revision_parts, segments[len(segments) - n:], job.energies,
+                              job.masks, job.first)
         for r, segs in zip(job.due, segments):
             self._commit(self.tracks[r], job.snaps[r], segs, job.plans[r], job.energies[r], job.masks[r],
                          job.first, job.final)
@@ -853,10 +863,9 @@ class CallMonitor:
         revisions = self._revisions(first, masks, True)
         if not revisions:
             return
-        parts = tuple(p for _, p in revisions)
-        job = Job(True, self.tracks["agent"].end, first, energies, masks, {}, {}, (), parts, (),
-                  tuple(r for r, _ in revisions))
-        self._apply_revisions(job, transcribe_parts(self.transcriber, parts))
+        parts = [p for _, p in revisions]
+        self._apply_revisions([r for r, _ in revisions], parts, transcribe_parts(self.transcriber, parts), energies,
+                              masks, first)
 
     def _seen(self, f: Finding) -> bool:
         return any(_same(e, f) for e in self._emitted)

@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.update(request=request, csrf=request.scope.get("state", {}).get("csrf", ""),
-                       reviewer=request.cookies.get(REVIEWER_COOKIE, ""), live=settings.live)
+                       reviewer=request.cookies.get(REVIEWER_COOKIE, ""))
         return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def store() -> Store:
