@@ -133,3 +133,13 @@ def self_named(line: str) -> re.Match | None:
         if m.group(1).lower() not in _NOT_NAMES:
             return m
     return None
+
+
+# a person ringing out on an organisation's behalf: "I'm calling from Copyserve", "it's Bev calling on
+# behalf of Wessex Water" (an outbound agent, or a business calling its supplier)
+_CALLING_FROM = re.compile(r"\b(?:i'?m|i am|we'?re|we are|it'?s [a-z]+|this is [a-z]+|[a-z]+ here),? (?:just )?"
+                           r"(?:calling|ringing|phoning|contacting you) (?:you )?(?:from|on behalf of)\b")
+
+
+def calling_from(line: str) -> re.Match | None:
+    return _CALLING_FROM.search(_norm(line))

@@ -169,15 +169,20 @@ def _by_phrases(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
 
 
 def _contested(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str], agent: str,
-               confidence: float, names: bool = False) -> float:
-    """`confidence`, at most CONTESTED when another voice introduces itself too (an agent phrase; with
-    `names`, for a vote of talk patterns, also naming themselves: "I'm Joanne") and the chosen one
-    said nothing only an answering agent says (a weight-3 phrase)."""
+               confidence: float) -> float:
+    """`confidence`, at most CONTESTED when another voice rings on an organisation's behalf ("I'm
+    calling from …"), or introduces or names itself too ("I'm Joanne", "it's Claire") while the chosen
+    one said nothing only an answering agent says (a weight-3 phrase)."""
     start = _call_start(by_label)
+    others = [lb for lb in labels if lb != agent]
+    # an answering greeting met by "I'm calling from <Org>" is how every outbound call to a business
+    # opens: the greeting no longer tells who speaks for the company
+    if any(openings.calling_from(u.text) for lb in others for u in by_label[lb]):
+        return min(confidence, CONTESTED)
     if any(c.weight >= 3 for c in agent_cues(agent, by_label[agent], start)):
         return confidence
-    if any(agent_cues(lb, by_label[lb], start) or names and any(openings.self_named(u.text) for u in by_label[lb])
-           for lb in labels if lb != agent):
+    if any(agent_cues(lb, by_label[lb], start) or any(openings.self_named(u.text) for u in by_label[lb])
+           for lb in others):
         return min(confidence, CONTESTED)
     return confidence
 
@@ -206,7 +211,7 @@ def _by_pattern(by_label: Mapping[str, Sequence[Spoken]], labels: Sequence[str])
     # without a greeting even a unanimous vote stays below a decisive phrase's confidence: callers
     # also speak first, ask questions and talk at length
     vote = 0.5 + 0.3 * (votes[agent] - others) / sum(PATTERN_WEIGHTS.values())
-    confidence = _contested(by_label, labels, agent, vote, names=True)
+    confidence = _contested(by_label, labels, agent, vote)
     method = "first_speaker" if agent == first else "talk_pattern"
     return _Pick(agent, method, round(confidence, 3), "; ".join(reasons))
 

@@ -128,3 +128,22 @@ def test_a_caller_first_vote_is_uncertain_when_the_other_voice_names_themselves(
         "SPEAKER_01": [utt("SPEAKER_01", 4.5, 7.5, "Hello Marcus, I'm Steph, I've got your notes from Monday here.")],
     }, cfg.diarization)
     assert decision.uncertain, decision
+
+
+def test_an_answering_greeting_met_by_calling_from_an_organisation_is_uncertain(cfg):
+    # an outbound call to a business: the customer answers as their company would; the agent rings
+    # on the supplier's behalf
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 3.5, "Good morning, Lowe and Partners, Rachel speaking, how can I help?")],
+        "SPEAKER_01": [utt("SPEAKER_01", 4.0, 9.0, "Hi Rachel, my name's Imran, I'm calling from Copyserve about your "
+                                                   "photocopier lease.")],
+    }, cfg.diarization)
+    assert decision.uncertain and decision.confidence < cfg.diarization.roles_min_confidence, decision
+
+
+def test_an_introduction_is_uncertain_when_the_other_voice_names_themselves(cfg):
+    decision = assign_roles({
+        "SPEAKER_00": [utt("SPEAKER_00", 0.3, 4.0, "Hello, is that Deirdre? It's Noreen Walsh here, I was in last week.")],
+        "SPEAKER_01": [utt("SPEAKER_01", 4.5, 8.0, "Hi Noreen, no, it's Claire, Deirdre's off today. How are you getting on?")],
+    }, cfg.diarization)
+    assert decision.uncertain, decision
