@@ -96,6 +96,17 @@ def test_splits_keep_each_batch_and_dialogue_on_one_side():
     assert sides["dev"] and sides["test"] and not sides["dev"] & sides["test"]
 
 
+
+def test_second_readings_are_the_corpus_dialogues_and_are_never_trained_on():
+    # the agreement bench compares them turn by turn with the authors'; training reads batches/ only
+    authored = {d["id"]: d for d in corpus.read_dialogues(DATA)}
+    readings = [json.loads(line) for f in sorted(DATA.glob("agreement/*.jsonl")) for line in f.read_text().splitlines()]
+    assert readings
+    for r in readings:
+        assert [t["text"] for t in r["turns"]] == [t["text"] for t in authored[r["id"]]["turns"]], r["id"]
+    ids = [d["id"] for d in corpus.read_dialogues(DATA)]
+    assert len(ids) == len(set(ids))    # the corpus reader (training's) does not read them a second time
+
 def test_features_layout():
     u = np.eye(4, dtype=np.float32)[:2]
     c = np.stack([context_vector([], 4), context_vector([np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]], 4)])
