@@ -39,9 +39,10 @@ class Transcriber(Protocol):
     device: str
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
-                   regions: Sequence[tuple[int, int]] | None = None) -> list[AsrSegment]:
+                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True) -> list[AsrSegment]:
         """Mono float32 audio → segments with word timestamps (`regions`: its speech, in samples,
-        when the caller has already found it)."""
+        when the caller has already found it; `recover`: decode again what `own_speech` says was
+        said and got no words or a stretched one)."""
         ...
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
@@ -180,9 +181,11 @@ class WhisperTranscriber:
         return out
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
-                   regions: Sequence[tuple[int, int]] | None = None) -> list[AsrSegment]:
+                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
-        clear speech that got no words at all be decoded again. `regions` (samples) skips the VAD."""
+        clear speech that got no words at all, and words stretched over skipped ones, be decoded
+        again (each recovery is one more Whisper pass; `recover=False` skips them, the looping
+        retry stays). `regions` (samples) skips the VAD."""
         if sample_rate != 16000:
             raise ValueError(f"faster-whisper expects 16 kHz audio, got {sample_rate} Hz (audio.sample_rate)")
         if regions is None:
@@ -196,7 +199,7 @@ class WhisperTranscriber:
         # silences would let word times drift), unheard speech over its energy span
         again = [(a / sample_rate, b / sample_rate) for a, b in regions
                  if any(s.start - 0.2 < b / sample_rate and a / sample_rate < s.end + 0.2 for s in looping)]
-        if own_speech is not None:
+        if own_speech is not None and recover:
             again += unheard_speech(kept, own_speech)
             kept = self._rewrite_stretched(samples, sample_rate, kept, regions, own_speech)
         return sorted(kept + self._retry(samples, sample_rate, timeline.merge(again)), key=lambda s: s.start)

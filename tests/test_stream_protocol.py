@@ -179,8 +179,8 @@ def test_context_words_are_heard_but_not_kept():
     from audio_pipeline.transcribe import AsrSegment
 
     class Echoing:  # pure stand-in: one word per second of the audio it is given, at that second
-        def transcribe(self, samples, sample_rate, own_speech=None, regions=None):
-            self.seen = len(samples) / sample_rate
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True):
+            self.seen, self.recover = len(samples) / sample_rate, recover
             words = tuple(Word(t + 0.1, t + 0.5, f"w{t}", 0.9) for t in range(int(self.seen)))
             return [AsrSegment(words[0].start, words[-1].end, "", words)]
 
@@ -192,6 +192,12 @@ def test_context_words_are_heard_but_not_kept():
     # in the part's own time
     assert [w.text for w in out[0][0].words] == ["w3", "w4"]
     assert out[0][0].words[1].start == pytest.approx(0.9)
+    assert fake.recover                           # a part of a call that keeps up is worth recovering
+    behind = Part(np.zeros(2 * SR, np.float32), np.ones(200, bool), recover=False)
+    transcribe_parts(fake, [behind, behind])
+    assert not fake.recover                       # a pass of calls that are all behind skips the extra passes
+    transcribe_parts(fake, [behind, part])
+    assert fake.recover
 
 
 @pytest.mark.parametrize("name", ["demo_call.wav", "sample_crosstalk.flac"])
@@ -290,3 +296,30 @@ def test_second_pass_stretches_hold_at_most_a_window_of_speech_and_never_split_a
     whole = _stretches(regions, 3100 * HOP, 10_000 * HOP)
     assert [(x // HOP, y // HOP, len(t)) for x, y, t in whole] == [(0, 3100, 3)]
     assert _stretches([], 500 * HOP, 100) == [(0, 500 * HOP, [])]
+
+
+def test_a_phrasing_alert_on_one_partys_line_does_not_wait_for_the_others_open_turn():
+    """The customer's distressed line ended at 20 s; the customer's words are settled to 22 s, the
+    agent, replying at 20.3 s and still talking, only to 20.5 s. Distress is decided (what the agent
+    says next does not change it); an empathy finding on the agent's reply is not yet, and neither is
+    a turn-taking finding, which needs both parties settled past it."""
+    import threading
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import CallMonitor, Track
+    from audio_pipeline.types import Finding
+
+    monitor = CallMonitor.__new__(CallMonitor)  # pure state: no models needed for this step
+    monitor.cfg = load_config()
+    monitor.opts = monitor.cfg.stream
+    monitor.tracks = {r: Track(r, threading.Lock()) for r in ("agent", "customer")}
+    monitor.tracks["customer"].settled, monitor.tracks["agent"].settled = 22.0, 20.5
+    distress = Finding("customer_distress", "customer", 15.0, 20.0, "warning", "worry", "words")
+    reply = Finding("empathy", "agent", 20.3, 21.0, "info", "empathy", "words", category="acknowledgement")
+    cut_in = Finding("interruption", "agent", 19.8, 20.3, "warning", "interruption", "words")
+    frontier = min(t.settled for t in monitor.tracks.values())
+    assert monitor._ready(distress, frontier)
+    assert not monitor._ready(reply, frontier)
+    assert not monitor._ready(cut_in, frontier)
+    monitor.tracks["agent"].settled = 19.0             # the agent's words before the line's end not yet in
+    assert not monitor._ready(distress, min(t.settled for t in monitor.tracks.values()))

@@ -53,6 +53,7 @@ ROLES = ("agent", "customer")
 LIVE_TYPES = ("interruption", "dead_air", "slow_response", "long_monologue", "empathy", "dismissive",
               "sympathy", "customer_distress", "missed_empathy")
 PHRASING = ("empathy", "dismissive", "sympathy", "customer_distress", "missed_empathy")
+OWN_LINE = ("empathy", "dismissive", "sympathy", "customer_distress")   # decided on one party's line
 _CLOSED_MARGIN = 0.25     # a VAD region ending this far before the buffer end has been closed by silence
 _KEEP_SILENCE = 1.0       # seconds of a wordless buffer kept: speech may be starting in it
 _UNHEARD_ONSET = 0.4      # speech this fresh may not be a VAD region yet (Silero's minimum is 0.25 s)
@@ -356,6 +357,9 @@ class Part:
     own: np.ndarray
     context: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     regions: tuple[tuple[int, int], ...] | None = None   # its speech regions (samples), when already found
+    # decode again what got no words (one more Whisper pass): only while its call keeps up — behind,
+    # the pass's own cost is what matters, and the second pass decodes the audio again for the record
+    recover: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +412,7 @@ def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track:
     m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
     regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
     heard = track.context[: len(track.context) // HOP * HOP] if context else np.zeros(0, dtype=np.float32)
-    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))), heard, regions)
+    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))), heard, regions, recover=context)
 
 
 def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
@@ -431,7 +435,8 @@ def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[li
         regions += [(pos + a, pos + b) for a, b in part.regions or ()]
         pos += len(part.samples) + len(gap)
     known = all(p.regions is not None for p in parts)
-    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own), regions if known else None)
+    segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own), regions if known else None,
+                                      recover=any(p.recover for p in parts))
     out: list[list[AsrSegment]] = [[] for _ in parts]
     for seg in segments:
         for i, (lo, hi) in enumerate(offsets):
@@ -851,11 +856,21 @@ class CallMonitor:
             # near the window's start a turn may be cut: those findings were decided earlier
             if f.type not in LIVE_TYPES or (window > 0 and f.start < window + 20.0):
                 continue
-            if self._settle(f) <= frontier and not self._seen(f):
+            if self._ready(f, frontier) and not self._seen(f):
                 alert = Alert.of(f, at, **extra)  # decided once this much of the call was heard
                 self._emitted.append(alert)
                 fresh.append(alert)
         return fresh
+
+    def _ready(self, f: Finding, frontier: float) -> bool:
+        """Whether no later words can change `f`. A phrasing finding on one party's own line (the line
+        read after the turns before it) waits for that party's words past its settling time and for
+        the other's only up to the line's end: what the other says next does not change it, and
+        waiting for the other's open turn to close made distress alerts seconds late."""
+        if f.type in OWN_LINE and f.speaker in self.tracks:
+            other = min(t.settled for r, t in self.tracks.items() if r != f.speaker)
+            return self._settle(f) <= self.tracks[f.speaker].settled and f.end <= other
+        return self._settle(f) <= frontier
 
     def _revise_rest(self) -> None:
         """At hang-up, the second pass over what is left of each party's committed audio."""
