@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from audio_pipeline.evaluation import Tally, normalise_text, overlap, score  # noqa: E402
+from audio_pipeline.types import UNHEARD  # noqa: E402
 
 # (finding type, speaker or None for any): the rows of the report
 ROWS = [("interruption", "agent"), ("interruption", "customer"), ("backchannel", None), ("dead_air", None),
@@ -48,7 +49,7 @@ def evaluate(calls: list[Path], mono: bool, overrides: dict | None = None) -> di
     tallies = {row: Tally() for row in ROWS}
     bc_as_interruption, refs, hyps = 0, {"agent": [], "customer": []}, {"agent": [], "customer": []}
     audio_s = wall_s = 0.0
-    coverage, unheard = [0, 0], []
+    coverage, unheard, invented = [0, 0], [], []
     tmp = Path(tempfile.mkdtemp())
     for n, truth_path in enumerate(calls, 1):
         truth = json.loads(truth_path.read_text())
@@ -70,6 +71,7 @@ def evaluate(calls: list[Path], mono: bool, overrides: dict | None = None) -> di
             coverage[1] += 1
             if not heard:
                 unheard.append((audio.name, t["speaker"], t["start"], t["end"]))
+        invented += invented_words(review["utterances"], truth["turns"], audio.name)
         for role in refs:
             refs[role].append(normalise_text(" ".join(t["text"] for t in truth["turns"] if t["speaker"] == role)))
             hyps[role].append(normalise_text(" ".join(u["text"] for u in review["utterances"] if u["speaker"] == role)))
@@ -77,8 +79,24 @@ def evaluate(calls: list[Path], mono: bool, overrides: dict | None = None) -> di
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     wer = {role: jiwer.wer(refs[role], hyps[role]) for role in refs}
     return {"tallies": tallies, "backchannels_as_interruptions": bc_as_interruption, "wer": wer,
-            "turns_heard": coverage[0] / max(coverage[1], 1), "unheard": unheard,
+            "turns_heard": coverage[0] / max(coverage[1], 1), "unheard": unheard, "invented": invented,
+            "words": sum(len(h.split()) for hs in hyps.values() for h in hs),
             "calls": len(calls), "audio_s": audio_s, "wall_s": wall_s}
+
+
+INVENTED_REACH = 0.5   # seconds: a word this far from every turn of its party was not said by them
+
+
+def invented_words(utterances: list[dict], turns: list[dict], name: str) -> list[tuple[str, str, float, str]]:
+    """Words put in a party's mouth where the truth has that party silent (hiss, hum, a hold, the other
+    party's echo): the "no invented words" bar. Placeholders for wordless speech are not words."""
+    out = []
+    for u in utterances:
+        spans = [(t["start"] - INVENTED_REACH, t["end"] + INVENTED_REACH) for t in turns if t["speaker"] == u["speaker"]]
+        for w in u["words"]:
+            if w["text"] != UNHEARD and not any(a <= (w["start"] + w["end"]) / 2 <= b for a, b in spans):
+                out.append((name, u["speaker"], w["start"], w["text"]))
+    return out
 
 
 def report(result: dict, mono: bool) -> None:
@@ -91,6 +109,9 @@ def report(result: dict, mono: bool) -> None:
     print(f"backchannels reported as interruptions: {result['backchannels_as_interruptions']}")
     print(f"WER agent {result['wer']['agent']:.3f}, customer {result['wer']['customer']:.3f}; "
           f"turns with at least one word transcribed: {result['turns_heard']:.1%}")
+    print(f"invented words (said where that party was silent): {len(result['invented'])} of {result['words']}")
+    for name, speaker, start, word in result["invented"][:8]:
+        print(f"  invented {speaker} {name} {start:.2f} {word!r}")
     for name, speaker, start, end in result["unheard"][:8]:
         print(f"  unheard {speaker} turn {name} {start:.2f}-{end:.2f}")
     for (kind, speaker), t in result["tallies"].items():
