@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A stress set of labelled two-party calls: bad lines and timing near every threshold.
 
-    python scripts/stress_calls.py --out bench/.data/stress [--count 10] [--seed 2026] [--mobile]
+    python scripts/stress_calls.py --out bench/.data/stress [--count 10] [--seed 2026] [--mobile | --clean]
 
 Written apart from the analysis code and from scripts/synth_calls.py: its own lines, voices
 (espeak-ng for the agent, flite for the caller), layout and truth. Each call alternates short
@@ -17,7 +17,8 @@ each at least 0.3 s clear of the default threshold it tests (DESIGN §2):
 Lines are short, so no agent stretch reaches 30 s (no long monologue in the truth). Then the line
 (scripts/phone_line.py): hiss at 10-20 dB SNR, 50 Hz hum, echo of the far end at -30 to -12 dB,
 μ-law or A-law, 0-6 packet dropouts a minute, the parties' levels up to 10 dB apart; with
-`--mobile`, the same calls with the caller first through an AMR-NB leg (4.75-12.2 kbit/s).
+`--mobile`, the same calls with the caller first through an AMR-NB leg (4.75-12.2 kbit/s); with
+`--clean`, the same calls and timing as a clean 16 kHz recording (no line at all).
 
 Truth (NAME.truth.json, the call-truth/1 fields bench/accuracy.py reads): `turns` with exact
 times (each TTS clip is trimmed to its audible speech before placement, so a turn's audio IS
@@ -148,7 +149,7 @@ def layout(rng: np.random.Generator, clips: dict[str, list[tuple[str, np.ndarray
     return placed, events
 
 
-def render(name: str, seed: int, out_dir: Path, workdir: Path, mobile: bool = False) -> dict:
+def render(name: str, seed: int, out_dir: Path, workdir: Path, mobile: bool = False, clean: bool = False) -> dict:
     import soundfile as sf
 
     rng = np.random.default_rng([seed, sum(map(ord, name))])
@@ -173,17 +174,22 @@ def render(name: str, seed: int, out_dir: Path, workdir: Path, mobile: bool = Fa
         # its own generator: the calls are the plain set's, with the caller on a mobile leg
         kbps = float(np.random.default_rng([seed, 7, sum(map(ord, name))]).choice([4.75, 5.9, 7.95, 12.2]))
         line = replace(line, mobile_kbps=kbps)
-    audio = phone_line.degrade(channels, SR, line, rng)
     path = out_dir / f"{name}.wav"
-    sf.write(str(path), audio.T, phone_line.LINE_SR, subtype={"ulaw": "ULAW", "alaw": "ALAW"}[line.codec], format="WAV")
     r = lambda x: round(float(x), 3)  # noqa: E731
-    truth = {"schema": "call-truth/1", "audio": path.name, "sample_rate": phone_line.LINE_SR,
-             "duration": r(audio.shape[1] / phone_line.LINE_SR), "channels": {"agent": 0, "customer": 1},
-             "conditions": {"agent_voice": f"espeak-ng:{agent_voice}", "customer_voice": f"flite:{customer_voice}",
-                            "snr_db": r(line.snr_db), "echo_db": r(line.echo_db), "hum_db": r(line.hum_db),
-                            "codec": line.codec, "dropouts_per_min": line.dropouts, "gain_db": list(line.gain_db),
-                            "mobile_amr_kbps": line.mobile_kbps,
-                            "seed": seed},
+    voices = {"agent_voice": f"espeak-ng:{agent_voice}", "customer_voice": f"flite:{customer_voice}", "seed": seed}
+    if clean:   # the same calls and timing on a clean 16 kHz recording: the borderline timing alone
+        audio, rate = channels, SR
+        sf.write(str(path), audio.T, SR, subtype="PCM_16")
+        conditions = {**voices, "line": "clean 16 kHz"}
+    else:
+        audio, rate = phone_line.degrade(channels, SR, line, rng), phone_line.LINE_SR
+        sf.write(str(path), audio.T, rate, subtype={"ulaw": "ULAW", "alaw": "ALAW"}[line.codec], format="WAV")
+        conditions = {**voices, "snr_db": r(line.snr_db), "echo_db": r(line.echo_db), "hum_db": r(line.hum_db),
+                      "codec": line.codec, "dropouts_per_min": line.dropouts, "gain_db": list(line.gain_db),
+                      "mobile_amr_kbps": line.mobile_kbps}
+    truth = {"schema": "call-truth/1", "audio": path.name, "sample_rate": rate,
+             "duration": r(audio.shape[1] / rate), "channels": {"agent": 0, "customer": 1},
+             "conditions": conditions,
              "turns": [{"speaker": p.speaker, "start": r(p.start), "end": r(p.end), "text": p.text, "kind": "turn"}
                        for p in placed],
              "events": [{k: (r(v) if isinstance(v, float) else v) for k, v in e.items()} for e in events]}
@@ -197,16 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--mobile", action="store_true", help="the same calls with the caller on an AMR-NB mobile leg")
+    ap.add_argument("--clean", action="store_true", help="the same calls and timing as a clean 16 kHz recording")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.count):
-            truth = render(f"stress_{i:02d}", a.seed, a.out, Path(tmp), a.mobile)
+            truth = render(f"stress_{i:02d}", a.seed, a.out, Path(tmp), a.mobile, a.clean)
             kinds = {}
             for e in truth["events"]:
                 kinds[e["type"]] = kinds.get(e["type"], 0) + 1
-            print(f"[{i + 1}/{a.count}] stress_{i:02d}: {truth['duration']:.0f} s, {truth['conditions']['codec']}, "
-                  f"SNR {truth['conditions']['snr_db']:.0f} dB, echo {truth['conditions']['echo_db']:.0f} dB; {kinds}")
+            c = truth["conditions"]
+            line = c.get("line") or f"{c['codec']}, SNR {c['snr_db']:.0f} dB, echo {c['echo_db']:.0f} dB"
+            print(f"[{i + 1}/{a.count}] stress_{i:02d}: {truth['duration']:.0f} s, {line}; {kinds}")
     return 0
 
 
