@@ -90,11 +90,13 @@ INVENTED_REACH = 0.5   # seconds: a word this far from every turn of its party w
 def invented_words(utterances: list[dict], turns: list[dict], name: str) -> list[tuple[str, str, float, str]]:
     """Words put in a party's mouth where the truth has that party silent (hiss, hum, a hold, the other
     party's echo): the "no invented words" bar. Placeholders for wordless speech are not words."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for t in turns:
+        spans.setdefault(t["speaker"], []).append((t["start"] - INVENTED_REACH, t["end"] + INVENTED_REACH))
     out = []
     for u in utterances:
-        spans = [(t["start"] - INVENTED_REACH, t["end"] + INVENTED_REACH) for t in turns if t["speaker"] == u["speaker"]]
         for w in u["words"]:
-            if w["text"] != UNHEARD and not any(a <= (w["start"] + w["end"]) / 2 <= b for a, b in spans):
+            if w["text"] != UNHEARD and not any(a <= (w["start"] + w["end"]) / 2 <= b for a, b in spans.get(u["speaker"], ())):
                 out.append((name, u["speaker"], w["start"], w["text"]))
     return out
 

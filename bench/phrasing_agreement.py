@@ -60,9 +60,10 @@ def main() -> None:
     args = ap.parse_args()
     readings = [json.loads(line) for f in sorted((args.root / "agreement").glob("*.jsonl"))
                 for line in f.read_text().splitlines() if line.strip()]
-    result = score(readings, authors(args.root), corpus.split_of(args.root))
+    splits = corpus.split_of(args.root)
+    result = score(readings, authors(args.root), splits)
     for split, rows in sorted(result.items(), key=lambda kv: kv[0] != "test"):
-        n = len({r["id"] for r in readings if corpus.split_of(args.root).get(r["batch"], "dev") == split})
+        n = len({r["id"] for r in readings if splits.get(r["batch"], "dev") == split})
         print(f"{split} ({n} dialogues): second reader vs author, P / R / F1 (author's labels as truth)")
         for name in (*ROWS, "missed_empathy"):
             t = rows[name]

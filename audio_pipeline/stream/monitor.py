@@ -21,7 +21,6 @@ yet), before each Whisper pass as well as after it; those alerts say `confirmed:
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,8 @@ from ..analysis.empathy import Embedder, analyze_empathy, empathy_metrics
 from ..analysis.lexicon import Lexicon
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..phrasing.model import PhrasingModel
 from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
@@ -575,7 +576,7 @@ class CallMonitor:
             if n <= 0 or not (rest or track.speech_in(a, a + n / SR) >= self.opts.revise_speech):
                 continue
             samples = audio[skip:skip + n]
-            regions = self.transcriber.speech_regions(samples) if self.cfg.asr.vad_filter else [(0, n)]
+            regions = self._speech_regions(samples)
             lo = int(round((a - first) / FRAME))
             own = masks[role][lo:lo + n // HOP]
             own = np.pad(own, (0, n // HOP - len(own)))
@@ -680,6 +681,10 @@ class CallMonitor:
             {"announced": phrase is not None})]
 
     # -- transcription --------------------------------------------------------------------
+    def _speech_regions(self, samples: np.ndarray) -> list[tuple[int, int]]:
+        """Speech regions (samples) Whisper will decode: all of it when the VAD is off."""
+        return self.transcriber.speech_regions(samples) if self.cfg.asr.vad_filter else [(0, len(samples))]
+
     def _plan(self, track: Track, snap: tuple[float, np.ndarray], final: bool
               ) -> tuple[float | None, float | None] | None:
         """(end of the last closed speech region, start of the open one) in call time, or None when
@@ -689,7 +694,7 @@ class CallMonitor:
         if len(buffer) < int(0.1 * SR):
             track.settled = max(track.settled, end if final else track.settled)
             return None
-        regions = self.transcriber.speech_regions(buffer) if self.cfg.asr.vad_filter else [(0, len(buffer))]
+        regions = self._speech_regions(buffer)
         track.regions = tuple(regions)  # the pass decodes these: its VAD need not run again
         if not regions:
             if track.hypothesis:  # words decoded while their region was open: keep them, never drop
