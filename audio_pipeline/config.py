@@ -226,6 +226,7 @@ class StreamOptions:
     subscriber_queue: int
     formats: tuple[str, ...]
     record_audio: bool = True
+    pass_gather: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

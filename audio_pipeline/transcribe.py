@@ -547,8 +547,11 @@ def _stretches(words: Sequence[Word], pause: float) -> list[list[Word]]:
     return out
 
 
+OWN_PAD = 0.3  # seconds of a VAD region kept either side of the party's own voice
+
+
 def own_regions(regions: Sequence[tuple[int, int]], own_speech: np.ndarray, sample_rate: int,
-                pad: float = 0.3, max_gap: float = 0.5) -> list[tuple[int, int]]:
+                pad: float = OWN_PAD, max_gap: float = 0.5) -> list[tuple[int, int]]:
     """VAD regions cut down to where the party itself talks (with `pad` either side). The other
     party's echo is speech to the VAD; given to Whisper, a window of echo sends it into a
     repetition loop that can swallow the party's own words in the same window."""

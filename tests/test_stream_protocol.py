@@ -323,3 +323,121 @@ def test_a_phrasing_alert_on_one_partys_line_does_not_wait_for_the_others_open_t
     assert not monitor._ready(cut_in, frontier)
     monitor.tracks["agent"].settled = 19.0             # the agent's words before the line's end not yet in
     assert not monitor._ready(distress, min(t.settled for t in monitor.tracks.values()))
+
+
+def test_the_other_partys_voice_in_an_open_region_does_not_hold_the_channel_unsettled():
+    """An open VAD region on the agent's channel from 15 s: the customer's voice bleeding in opens it
+    as readily as the agent's own. Until the agent's own voice shows, nothing before the buffer's
+    end (less speech too fresh to show) can still get words; once it shows, words can start up to
+    Whisper's pad before it."""
+    from audio_pipeline.stream.monitor import _UNHEARD_ONSET, _own_onset
+    from audio_pipeline.transcribe import FRAME, OWN_PAD
+
+    first, end = 10.0, 20.0
+    mask = np.zeros(int(round((end - first) / FRAME)), dtype=bool)
+    mask[int(round(2.0 / FRAME)):int(round(3.0 / FRAME))] = True     # 12-13 s: the agent, before the region
+    assert _own_onset(mask, first, 15.0, end) == pytest.approx(end - _UNHEARD_ONSET)
+    mask[int(round(8.0 / FRAME)):] = True                            # 18 s on: the agent talks
+    assert _own_onset(mask, first, 15.0, end) == pytest.approx(18.0 - OWN_PAD)
+    assert _own_onset(mask, first, 17.9, end) == pytest.approx(17.9)  # never before the region itself
+
+
+def test_a_job_counts_the_speech_whisper_hears_not_its_buffers():
+    """10 s of buffer holding 2 s of speech in two regions, after 3 s of context: the pass hears
+    context, speech and the short gaps joining them, not the silence."""
+    from audio_pipeline.stream.monitor import CONTEXT_GAP, SR, Part
+
+    regions = ((1 * SR, 2 * SR), (6 * SR, 7 * SR))
+    part = Part(np.zeros(10 * SR, np.float32), np.zeros(1000, bool), np.zeros(3 * SR, np.float32), regions)
+    assert part.heard == pytest.approx(3 + 2 + 3 * CONTEXT_GAP)
+    unplanned = Part(np.zeros(10 * SR, np.float32), np.zeros(1000, bool))
+    assert unplanned.heard == pytest.approx(10 + CONTEXT_GAP)        # regions unknown: all of it is heard
+
+
+def test_jobs_arriving_during_a_pass_share_the_next_one():
+    """Under load (a pass running), a free worker waits up to `stream.pass_gather` for other calls'
+    jobs and packs them into one pass; with no pass running, a job starts at once."""
+    import asyncio
+    import time
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import SR, Part
+    from audio_pipeline.stream.server import StreamService
+
+    class Slow:  # pure stand-in for Whisper: each pass takes 0.4 s and is recorded
+        passes: list[float] = []
+
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True):
+            self.passes.append(len(samples) / sample_rate)
+            time.sleep(0.4)
+            return []
+
+    cfg = load_config()
+    cfg = replace(cfg, stream=replace(cfg.stream, decode_workers=2, pass_gather=0.3))
+    fake = Slow()
+    service = StreamService(cfg, transcriber=fake)
+
+    def job():
+        part = Part(np.zeros(SR, np.float32), np.zeros(100, bool), regions=((0, SR),))
+        return SimpleNamespace(seconds=part.heard, parts=(part,))
+
+    async def submit(loop):
+        future = loop.create_future()
+        service._jobs.append((job(), future))
+        service._jobs_ready.set()
+        return await future
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        service._start_passes()
+        first = asyncio.ensure_future(submit(loop))
+        await asyncio.sleep(0.05)                  # its pass is running: the next jobs come while it does
+        second = asyncio.ensure_future(submit(loop))
+        await asyncio.sleep(0.1)
+        third = asyncio.ensure_future(submit(loop))
+        await asyncio.gather(first, second, third)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close()
+    assert len(fake.passes) == 2                   # the second and third jobs shared one pass
+    assert fake.passes[1] > fake.passes[0]
+
+
+def test_second_pass_waits_while_other_calls_wait_for_a_decoder():
+    """The server lets a call's optional second-pass work into a pass only when no other call's job
+    is waiting and a decoder is free."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.server import StreamService
+
+    class Monitor:  # stand-in for a call's state: records what the server told it before preparing
+        spare = None
+
+        def prepare(self):
+            self.seen = self.spare
+            return SimpleNamespace(alerts=(), parts=())
+
+        def complete(self, job, segments):
+            return []
+
+    service = StreamService(load_config(), transcriber=object())
+    call = SimpleNamespace(monitor=Monitor())
+    try:
+        asyncio.run(service._decode(call))
+        assert call.monitor.seen is True
+        service._jobs.append((SimpleNamespace(seconds=5.0, parts=()), None))   # another call waits
+        asyncio.run(service._decode(call))
+        assert call.monitor.seen is False
+        service._jobs.clear()
+        service._running = service._workers                                    # every decoder busy
+        asyncio.run(service._decode(call))
+        assert call.monitor.seen is False
+    finally:
+        service.close()
+

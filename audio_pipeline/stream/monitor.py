@@ -40,7 +40,7 @@ from ..analysis.turns import announced_hold, analyze_turns, build_turns
 from ..config import Config
 from ..echo import LiveCanceller
 from ..review import build_review
-from ..transcribe import (FRAME, TAIL_HISTORY, AsrSegment, ChannelEnergy, Transcriber, clean_segments,
+from ..transcribe import (FRAME, OWN_PAD, TAIL_HISTORY, AsrSegment, ChannelEnergy, Transcriber, clean_segments,
                           energies_from_db, snap_to_energy, speech_mask, speech_mask_tail, speech_spans,
                           speech_threshold, to_utterances, unheard_acknowledgements)
 from ..types import UNHEARD, AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
@@ -362,6 +362,13 @@ class Part:
     # the pass's own cost is what matters, and the second pass decodes the audio again for the record
     recover: bool = True
 
+    @property
+    def heard(self) -> float:
+        """Seconds Whisper hears of this part: context and speech regions, with their joining gaps."""
+        speech = len(self.samples) / SR if self.regions is None else _speech_seconds(self)
+        gaps = CONTEXT_GAP * (1 + len(self.regions or ()))
+        return len(self.context) / SR + speech + gaps
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -385,8 +392,10 @@ class Job:
 
     @property
     def seconds(self) -> float:
-        """Audio this job adds to a pass (a second-pass stretch: its speech only, silence is skipped)."""
-        return self.first_pass_seconds + sum(_speech_seconds(p) for p in self.revision_parts)
+        """Audio this job adds to a pass: what Whisper hears, its context and speech regions (the
+        silence between regions is skipped). Counted as whole buffers, nearly every job filled a
+        window alone and calls seldom shared a pass's encoder."""
+        return sum(p.heard for p in self.parts)
 
     @property
     def first_pass_seconds(self) -> float:
@@ -406,14 +415,21 @@ def _speech_seconds(part: Part) -> float:
     return sum(b - a for a, b in part.regions or ()) / SR
 
 
-def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
+def _buffer_mask(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float) -> np.ndarray:
+    """The channel's own-speech frames under its buffer (`mask` starts at call time `first`)."""
     buf_start, buffer = snap
     a = int(round((buf_start - first) / FRAME))
     n = len(buffer) // HOP
     m = mask[a:a + n] if a >= 0 else np.zeros(0, dtype=bool)
+    return np.pad(m, (0, n - len(m)))
+
+
+def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
+    buf_start, buffer = snap
+    n = len(buffer) // HOP
     regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
     heard = track.context[: len(track.context) // HOP * HOP] if context else np.zeros(0, dtype=np.float32)
-    return Part(buffer[: n * HOP], np.pad(m, (0, n - len(m))), heard, regions, recover=context)
+    return Part(buffer[: n * HOP], _buffer_mask(snap, mask, first), heard, regions, recover=context)
 
 
 def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
@@ -467,6 +483,7 @@ class CallMonitor:
         self.start, self.cfg, self.opts = start, cfg, cfg.stream
         self.transcriber, self.lexicon, self.embedder = transcriber, lexicon, embedder
         self.phrasing = phrasing        # the trained phrasing head, as the offline review uses it
+        self.spare = True               # the decoders have room for the second pass (the server says; alone: yes)
         self._state = threading.Lock()
         revise_max = self.opts.revise_max if self.opts.revise_speech > 0 else 0.0
         self.tracks = {r: Track(r, self._state, revise_max) for r in ROLES}
@@ -554,10 +571,11 @@ class CallMonitor:
         for r in due:  # the speech about to be decoded already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
         early = [] if final else self._early(now)
-        # the second pass also costs decoding time: only while well ahead (measured: with 4 live calls
-        # on 2 cores, revising whenever decoding ran at its finest interval let lag grow); what it
-        # could not do waits for hang-up
-        keeping_up = context and self._lag_at_pass < self.opts.lag_low
+        # the second pass also costs decoding time: only while well ahead and the decoders have room
+        # (measured: with 4 live calls on 2 cores, revising whenever decoding ran at its finest
+        # interval let lag grow; a call well ahead still made a pass of 60 s of speech while the
+        # others waited); what it could not do waits for hang-up
+        keeping_up = context and self._lag_at_pass < self.opts.lag_low and self.spare
         revisions = self._revisions(first, masks, False) if keeping_up and not final else []
         return Job(final, now, first, energies, masks, snaps, plans, due, parts + tuple(p for _, p in revisions),
                    tuple(early), tuple(r for r, _ in revisions))
@@ -761,7 +779,9 @@ class CallMonitor:
                     cut = keep
         if cut is not None:
             track.trim(cut, self.opts.context_seconds)
-        pending = [w.start for w in track.hypothesis] + ([open_start] if open_start is not None else [])
+        pending = [w.start for w in track.hypothesis]
+        if open_start is not None:
+            pending.append(_own_onset(mask, first, max(open_start, track.committed_until), end))
         track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
         self._voiced_edges(track, mask, first, end if open_start is not None else None)
 
@@ -934,6 +954,18 @@ def _same(a: Alert, f: Finding) -> bool:
     """The same event seen twice: one type, speaker and category, overlapping (or ≤ 1 s apart)."""
     return (a.kind == f.type and a.speaker == f.speaker and a.category == f.category
             and (min(a.end, f.end) - max(a.start, f.start) > -0.5 or abs(a.start - f.start) < 1.0))
+
+
+def _own_onset(mask: np.ndarray, first: float, since: float, end: float) -> float:
+    """The earliest call time a word of an open speech region can still be placed: where the party's
+    own voice starts in it, less the pad Whisper is given (`own_regions`). The other party's voice
+    bleeding into this channel opens a VAD region too; its start must not hold the channel
+    unsettled (it held the other party's phrasing alerts back until this party's reply had words)."""
+    lo = max(0, int(round((since - first) / FRAME)))
+    voiced = np.flatnonzero(mask[lo:max(lo, int(round((end - first) / FRAME)))])
+    if not len(voiced):
+        return max(since, end - _UNHEARD_ONSET)
+    return max(since, first + (lo + voiced[0]) * FRAME - OWN_PAD)
 
 
 def _runs(mask: np.ndarray, shortest: int) -> list[tuple[int, int]]:

@@ -66,6 +66,7 @@ class StreamService:
         self._jobs: list[tuple[Job, asyncio.Future]] = []
         self._jobs_ready: asyncio.Event | None = None
         self._pass_tasks: list[asyncio.Task] = []
+        self._running = 0  # Whisper passes in progress
 
     # -- models ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -99,6 +100,7 @@ class StreamService:
     async def _decode(self, call: LiveCall) -> list[Alert]:
         """One decode of one call: its undecided audio rides in the next shared Whisper pass."""
         loop = asyncio.get_running_loop()
+        call.monitor.spare = not self._jobs and self._running < self._workers
         job = await loop.run_in_executor(self.light, call.monitor.prepare)
         for alert in job.alerts:
             self._alert(call, alert)
@@ -125,12 +127,16 @@ class StreamService:
             if not self._jobs:
                 self._jobs_ready.clear()
                 continue
+            await self._gather(loop)
+            if not self._jobs:  # the other worker took them meanwhile
+                continue
             batch, seconds = [self._jobs.pop(0)], 0.0
             seconds = batch[0][0].seconds
             while self._jobs and seconds + self._jobs[0][0].seconds + len(batch) <= self.opts.pass_seconds:
                 seconds += self._jobs[0][0].seconds
                 batch.append(self._jobs.pop(0))
             parts = [p for job, _ in batch for p in job.parts]
+            self._running += 1
             try:
                 result = await loop.run_in_executor(self.executor, transcribe_parts, self.transcriber, parts)
             except Exception as exc:  # every call in the pass learns it failed
@@ -138,11 +144,22 @@ class StreamService:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                self._running -= 1
             i = 0
             for job, future in batch:
                 if not future.done():
                     future.set_result(result[i:i + len(job.parts)])
                 i += len(job.parts)
+
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
+        """While another pass runs, wait up to `stream.pass_gather` for other calls' jobs to fill
+        half a window: every pass costs a whole encoder window, and a free worker used to start one
+        on each job as it came (measured: 4 calls, 172 passes for 194 jobs, 10 s of speech a pass)."""
+        deadline = loop.time() + self.opts.pass_gather
+        while (self._running and loop.time() < deadline
+               and sum(job.seconds for job, _ in self._jobs) < self.opts.pass_seconds / 2):
+            await asyncio.sleep(0.02)
 
     # -- publishing -----------------------------------------------------------------------
     def publish(self, message: dict[str, Any]) -> None:

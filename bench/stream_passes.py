@@ -1,0 +1,118 @@
+"""Where a live server's decoding time goes: N concurrent real-time calls for M minutes (as the
+capacity part of `bench/stream.py`), with a timeline of every Whisper pass, every call's prepare and
+complete step, and the CPU the process used.
+
+    python bench/stream_passes.py --calls 4 --minutes 10 [--set stream.pass_gather=0]
+
+Prints, per call, lag p50 / max and the second and last quarters' max and median; then how many
+passes ran for how many jobs (a pass shared by several calls' jobs costs one encoder window), the
+share of time with 0, 1 or 2 passes running, the pass durations and the speech they heard. Needs a
+quiet machine: it measures wall-clock time.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import stream as bench  # noqa: E402  (bench/stream.py: the server and the replay)
+
+EVENTS: list[tuple[str, float, float, float]] = []   # (step, start, end, speech heard by a pass)
+
+
+def _timed(owner, name: str, step: str) -> None:
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        t0 = time.monotonic()
+        out = inner(*args, **kwargs)
+        heard = sum(p.heard for p in args[1]) if step == "pass" else 0.0
+        EVENTS.append((step, t0, time.monotonic(), heard))
+        return out
+
+    setattr(owner, name, wrapper)
+
+
+def load_calls(n: int, seconds: float):
+    """N calls of `seconds` each, made of the sample calls back to back (each starting elsewhere)."""
+    from audio_pipeline.stream.client import CallAudio, load_call
+
+    truths = {p: json.loads(p.read_text()) for p in sorted((ROOT / "samples").glob("*.truth.json"))}
+    audio = [load_call(p.parent / t["audio"]) for p, t in truths.items()]
+    items = []
+    for i in range(n):
+        parts, total, k = [], 0.0, i
+        while total < seconds:
+            a = audio[k % len(audio)]
+            parts.append(a.samples if a.sample_rate == 8000 else a.samples[::2])
+            total += len(parts[-1]) / 8000
+            k += 1
+        items.append((f"load{n}-{i}", CallAudio(np.concatenate(parts)[: int(seconds * 8000)], 8000)))
+    return items
+
+
+def busy_share(step: str, t0: float, t1: float) -> dict[int, float]:
+    grid = np.arange(t0, t1, 0.01)
+    running = np.zeros(len(grid))
+    for kind, a, b, _ in EVENTS:
+        if kind == step:
+            running[(grid >= a) & (grid < b)] += 1
+    return {k: round(float((running == k).mean()), 3) for k in range(3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=4)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+
+    import audio_pipeline.stream.monitor as monitor
+    import audio_pipeline.stream.server as server
+    from audio_pipeline.config import load_config, parse_overrides
+
+    _timed(server, "transcribe_parts", "pass")
+    _timed(monitor.CallMonitor, "prepare", "prepare")
+    _timed(monitor.CallMonitor, "complete", "complete")
+    cfg = load_config(overrides=parse_overrides(args.set))
+    _, srv, base = bench.start_server(cfg, Path(tempfile.mkdtemp()))
+    items = load_calls(args.calls, args.minutes * 60)
+    cpu0, wall0 = os.times(), time.monotonic()
+    _, _, _, lags = asyncio.run(bench.replay(base, items, 1.0))
+    cpu1, wall1 = os.times(), time.monotonic()
+    srv.should_exit = True
+    used = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (wall1 - wall0)
+    print(f"{args.calls} calls x {args.minutes:g} min, CPU used {used:.2f} cores")
+    for cid, samples in lags.items():
+        ls = [lag for _, _, lag in samples]
+        q = max(1, len(ls) // 4)
+        second, last = ls[q:2 * q] or [0.0], ls[-q:] or [0.0]
+        print(f"  {cid}: lag p50 {bench.pct(ls, 50):.2f} max {max(ls):.2f} | second quarter max "
+              f"{max(second):.2f} p50 {bench.pct(second, 50):.2f} | last quarter max {max(last):.2f} "
+              f"p50 {bench.pct(last, 50):.2f}")
+    passes = [e for e in EVENTS if e[0] == "pass"]
+    jobs = sum(1 for e in EVENTS if e[0] == "complete")
+    t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
+    dur = np.array([b - a for _, a, b, _ in passes])
+    heard = np.array([h for *_, h in passes])
+    print(f"passes {len(passes)} for {jobs} jobs; time with 0/1/2 passes running {busy_share('pass', t0, t1)}")
+    print("pass seconds p10/p50/p90/p99/max " + " / ".join(f"{np.percentile(dur, q):.2f}" for q in (10, 50, 90, 99))
+          + f" / {dur.max():.2f}; speech heard p10/p50/p90 "
+          + " / ".join(f"{np.percentile(heard, q):.1f}" for q in (10, 50, 90)))
+    for step in ("prepare", "complete"):
+        d = [b - a for kind, a, b, _ in EVENTS if kind == step]
+        print(f"{step}: {len(d)}, mean {np.mean(d):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
