@@ -149,6 +149,22 @@ async def replay(base: str, items: list[tuple[str, object]], speed: float, sampl
     return dict(zip((c for c, _ in items), results)), alerts, t0, lags
 
 
+def load_calls(audio: list, n: int, seconds: float) -> list[tuple[str, object]]:
+    """N calls of `seconds` each, the given calls back to back (each call starting at another), at 8 kHz."""
+    from audio_pipeline.stream.client import CallAudio
+
+    items = []
+    for i in range(n):
+        parts, total, k = [], 0.0, i
+        while total < seconds:
+            a = audio[k % len(audio)]
+            parts.append(a.samples if a.sample_rate == 8000 else a.samples[::2])
+            total += len(parts[-1]) / 8000
+            k += 1
+        items.append((f"load{n}-{i}", CallAudio(np.concatenate(parts)[: int(seconds * 8000)], 8000)))
+    return items
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -255,7 +271,7 @@ def main() -> None:
     from audio_pipeline.config import load_config, parse_overrides
     from audio_pipeline.export import review_to_dict
     from audio_pipeline.pipeline import Reviewer
-    from audio_pipeline.stream.client import CallAudio, load_call
+    from audio_pipeline.stream.client import load_call
 
     cfg = load_config(overrides=parse_overrides(args.set))
     if args.policy:
@@ -301,16 +317,7 @@ def main() -> None:
     # 2. capacity: N concurrent real-time calls of about --minutes each
     seconds = args.minutes * 60
     for n in (int(x) for x in args.concurrent.split(",")):
-        items = []
-        for i in range(n):
-            parts, total, k = [], 0.0, i
-            paths = list(audio)
-            while total < seconds:
-                a = audio[paths[k % len(paths)]]
-                parts.append(a.samples if a.sample_rate == 8000 else a.samples[::2])  # all at 8 kHz
-                total += len(parts[-1]) / 8000
-                k += 1
-            items.append((f"load{n}-{i}", CallAudio(np.concatenate(parts)[: int(seconds * 8000)], 8000)))
+        items = load_calls(list(audio.values()), n, seconds)
         results, _, _, lags = asyncio.run(replay(base, items, 1.0))
         held, per_call = True, []
         for cid, samples in lags.items():

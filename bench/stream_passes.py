@@ -43,24 +43,6 @@ def _timed(owner, name: str, step: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def load_calls(n: int, seconds: float):
-    """N calls of `seconds` each, made of the sample calls back to back (each starting elsewhere)."""
-    from audio_pipeline.stream.client import CallAudio, load_call
-
-    truths = {p: json.loads(p.read_text()) for p in sorted((ROOT / "samples").glob("*.truth.json"))}
-    audio = [load_call(p.parent / t["audio"]) for p, t in truths.items()]
-    items = []
-    for i in range(n):
-        parts, total, k = [], 0.0, i
-        while total < seconds:
-            a = audio[k % len(audio)]
-            parts.append(a.samples if a.sample_rate == 8000 else a.samples[::2])
-            total += len(parts[-1]) / 8000
-            k += 1
-        items.append((f"load{n}-{i}", CallAudio(np.concatenate(parts)[: int(seconds * 8000)], 8000)))
-    return items
-
-
 def busy_share(step: str, t0: float, t1: float) -> dict[int, float]:
     grid = np.arange(t0, t1, 0.01)
     running = np.zeros(len(grid))
@@ -86,7 +68,10 @@ def main() -> None:
     _timed(monitor.CallMonitor, "complete", "complete")
     cfg = load_config(overrides=parse_overrides(args.set))
     _, srv, base = bench.start_server(cfg, Path(tempfile.mkdtemp()))
-    items = load_calls(args.calls, args.minutes * 60)
+    from audio_pipeline.stream.client import load_call
+
+    truths = [json.loads(p.read_text()) | {"dir": p.parent} for p in sorted((ROOT / "samples").glob("*.truth.json"))]
+    items = bench.load_calls([load_call(t["dir"] / t["audio"]) for t in truths], args.calls, args.minutes * 60)
     cpu0, wall0 = os.times(), time.monotonic()
     _, _, _, lags = asyncio.run(bench.replay(base, items, 1.0))
     cpu1, wall1 = os.times(), time.monotonic()
