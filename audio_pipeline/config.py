@@ -222,11 +222,11 @@ class StreamOptions:
     start_timeout: float
     decode_workers: int
     pass_seconds: float
+    pass_gather: float
     status_every: float
     subscriber_queue: int
     formats: tuple[str, ...]
     record_audio: bool = True
-    pass_gather: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

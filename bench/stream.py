@@ -165,6 +165,12 @@ def load_calls(audio: list, n: int, seconds: float) -> list[tuple[str, object]]:
     return items
 
 
+def quarters(lags: list[float]) -> tuple[list[float], list[float]]:
+    """A call's lag samples in its second and last quarters (the first is the warm-up)."""
+    q = max(1, len(lags) // 4)
+    return lags[q:2 * q] or [0.0], lags[-q:] or [0.0]
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -322,8 +328,7 @@ def main() -> None:
         held, per_call = True, []
         for cid, samples in lags.items():
             ls = [lag for _, _, lag in samples]
-            q = max(1, len(ls) // 4)
-            second, last = (ls[q:2 * q] or [0.0]), (ls[-q:] or [0.0])
+            second, last = quarters(ls)
             ok = max(last) <= max(second) + 1.0 and max(ls or [0.0]) <= 10.0
             held &= ok
             # medians as well: a quarter's maximum is one spike (a slow pass), its median the trend

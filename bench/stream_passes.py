@@ -80,8 +80,7 @@ def main() -> None:
     print(f"{args.calls} calls x {args.minutes:g} min, CPU used {used:.2f} cores")
     for cid, samples in lags.items():
         ls = [lag for _, _, lag in samples]
-        q = max(1, len(ls) // 4)
-        second, last = ls[q:2 * q] or [0.0], ls[-q:] or [0.0]
+        second, last = bench.quarters(ls)
         print(f"  {cid}: lag p50 {bench.pct(ls, 50):.2f} max {max(ls):.2f} | second quarter max "
               f"{max(second):.2f} p50 {bench.pct(second, 50):.2f} | last quarter max {max(last):.2f} "
               f"p50 {bench.pct(last, 50):.2f}")

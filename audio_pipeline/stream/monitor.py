@@ -595,9 +595,7 @@ class CallMonitor:
                 continue
             samples = audio[skip:skip + n]
             regions = self._speech_regions(samples)
-            lo = int(round((a - first) / FRAME))
-            own = masks[role][lo:lo + n // HOP]
-            own = np.pad(own, (0, n // HOP - len(own)))
+            own = _buffer_mask((a, samples), masks[role], first)
             context = track.revise_context[: len(track.revise_context) // HOP * HOP]
             for x, y, taken in _stretches(regions, n, int(self.opts.pass_seconds * SR)):
                 out.append((Revision(role, a + x / SR, a + y / SR),

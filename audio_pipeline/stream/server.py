@@ -130,7 +130,7 @@ class StreamService:
             await self._gather(loop)
             if not self._jobs:  # the other worker took them meanwhile
                 continue
-            batch, seconds = [self._jobs.pop(0)], 0.0
+            batch = [self._jobs.pop(0)]
             seconds = batch[0][0].seconds
             while self._jobs and seconds + self._jobs[0][0].seconds + len(batch) <= self.opts.pass_seconds:
                 seconds += self._jobs[0][0].seconds
