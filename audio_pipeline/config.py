@@ -210,6 +210,7 @@ class StreamOptions:
     lag_low: float
     lag_max: float
     max_buffer: float
+    voice_done: float
     trim_after: float
     context_seconds: float
     revise_speech: float

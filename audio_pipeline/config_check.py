@@ -47,6 +47,7 @@ RULES: dict[str, tuple] = {
     "batch.in_flight_per_worker": ("range", 1, None),
     "batch.worker_memory_gb": ("range", 0.0, None),
     "stream.trim_after": ("range", 1.0, None),
+    "stream.voice_done": ("range", 0.3, None),
     "stream.context_seconds": ("range", 0.0, 25.0),
     "stream.revise_speech": ("range", 0.0, 25.0),
     "stream.revise_max": ("range", 0.0, None),

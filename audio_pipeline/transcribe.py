@@ -39,10 +39,12 @@ class Transcriber(Protocol):
     device: str
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
-                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True) -> list[AsrSegment]:
+                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True,
+                   context: Sequence[tuple[int, int]] = ()) -> list[AsrSegment]:
         """Mono float32 audio → segments with word timestamps (`regions`: its speech, in samples,
         when the caller has already found it; `recover`: decode again what `own_speech` says was
-        said and got no words or a stretched one)."""
+        said and got no words or a stretched one; `context`: spans heard only to help what
+        follows, never decoded again)."""
         ...
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
@@ -181,17 +183,21 @@ class WhisperTranscriber:
         return out
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
-                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True) -> list[AsrSegment]:
+                   regions: Sequence[tuple[int, int]] | None = None, recover: bool = True,
+                   context: Sequence[tuple[int, int]] = ()) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
         clear speech that got no words at all, and words stretched over skipped ones, be decoded
         again (each recovery is one more Whisper pass; `recover=False` skips them, the looping
-        retry stays). `regions` (samples) skips the VAD."""
+        retry stays). `regions` (samples) skips the VAD. `context` (samples): speech heard only to
+        help what follows, whose words the caller drops; it is never decoded again."""
         if sample_rate != 16000:
             raise ValueError(f"faster-whisper expects 16 kHz audio, got {sample_rate} Hz (audio.sample_rate)")
         if regions is None:
             regions = self.speech_regions(samples) if self.opts.vad_filter else [(0, len(samples))]
+        ctx = [(a / sample_rate, b / sample_rate) for a, b in context]
         if own_speech is not None:
             regions = own_regions(regions, own_speech, sample_rate)
+            own_speech = without_spans(own_speech, ctx)  # context's words are dropped: none to recover
         first = self._transcribe(samples, sample_rate, regions)
         looping = [s for s in first if s.compression_ratio > self.opts.compression_ratio_max and s.words]
         kept = [s for s in first if s not in looping]
@@ -202,7 +208,10 @@ class WhisperTranscriber:
         if own_speech is not None and recover:
             again += unheard_speech(kept, own_speech)
             kept = self._rewrite_stretched(samples, sample_rate, kept, regions, own_speech)
-        return sorted(kept + self._retry(samples, sample_rate, timeline.merge(again)), key=lambda s: s.start)
+        # decoded again with the context in front, a stretch fails as it did the first time (measured:
+        # a party's speech after the other party's context looped, and its retry got no words again)
+        again = [g for a, b in timeline.merge(again) for g in timeline.gaps(ctx, a, b)]
+        return sorted(kept + self._retry(samples, sample_rate, again), key=lambda s: s.start)
 
     def _rewrite_stretched(self, samples: np.ndarray, sample_rate: int, segments: list[AsrSegment],
                            regions: Sequence[tuple[int, int]], own_speech: np.ndarray) -> list[AsrSegment]:
@@ -601,6 +610,16 @@ def replace_words(seg: AsrSegment, swaps: Mapping[int, Sequence[Word]]) -> AsrSe
 def _same_word(a: Word, b: Word) -> bool:
     """As local agreement compares words: normalised text, punctuation aside."""
     return normalise_text(a.text) == normalise_text(b.text)
+
+
+def without_spans(own_speech: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """`own_speech` (FRAME-long frames) with the frames of `spans` (seconds) cleared."""
+    if not spans:
+        return own_speech
+    out = own_speech.copy()
+    for a, b in spans:
+        out[int(a / FRAME):int(np.ceil(b / FRAME))] = False
+    return out
 
 
 def unheard_speech(segments: Sequence[AsrSegment], own_speech: np.ndarray, min_len: float = 0.8,

@@ -179,8 +179,8 @@ def test_context_words_are_heard_but_not_kept():
     from audio_pipeline.transcribe import AsrSegment
 
     class Echoing:  # pure stand-in: one word per second of the audio it is given, at that second
-        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True):
-            self.seen, self.recover = len(samples) / sample_rate, recover
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=()):
+            self.seen, self.recover, self.context = len(samples) / sample_rate, recover, list(context)
             words = tuple(Word(t + 0.1, t + 0.5, f"w{t}", 0.9) for t in range(int(self.seen)))
             return [AsrSegment(words[0].start, words[-1].end, "", words)]
 
@@ -188,6 +188,7 @@ def test_context_words_are_heard_but_not_kept():
     part = Part(np.zeros(2 * SR, np.float32), np.ones(200, bool), np.zeros(3 * SR, np.float32))
     out = transcribe_parts(fake, [part])
     assert fake.seen == 3 + 0.2 + 2 + 1          # context, its pause, the part, the closing gap
+    assert fake.context == [(0, 3 * SR)]          # told which speech is context: never decoded again
     # w0-w2 were heard in the context; w3 (its middle 0.1 s into the part) and w4 are the part's,
     # in the part's own time
     assert [w.text for w in out[0][0].words] == ["w3", "w4"]
@@ -340,6 +341,94 @@ def test_the_other_partys_voice_in_an_open_region_does_not_hold_the_channel_unse
     mask[int(round(8.0 / FRAME)):] = True                            # 18 s on: the agent talks
     assert _own_onset(mask, first, 15.0, end) == pytest.approx(18.0 - OWN_PAD)
     assert _own_onset(mask, first, 17.9, end) == pytest.approx(17.9)  # never before the region itself
+    mask[int(round(6.0 / FRAME)):int(round(6.02 / FRAME))] = True    # a 20 ms peak of bleed at 16 s is no onset
+    assert _own_onset(mask, first, 15.0, end) == pytest.approx(18.0 - OWN_PAD)
+    mask[:] = False
+    mask[-5:] = True                                                 # 50 ms at the very end: maybe a word starting
+    assert _own_onset(mask, first, 15.0, end) == pytest.approx(end - 0.05 - OWN_PAD)
+
+
+def test_words_are_committed_once_the_party_has_stopped_though_the_region_stays_open():
+    """The customer talked 1-8 s; the agent's reply, bleeding in, holds the VAD region open. Two
+    decodes of a hard voice never agree; once the customer has been quiet `stream.voice_done`, the
+    latest decode's words are committed (no waiting for the region to close) and their audio leaves
+    the buffer. While the customer may still be talking, they wait for agreement."""
+    import threading
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import SR, CallMonitor, StreamStats, Track
+    from audio_pipeline.transcribe import FRAME, AsrSegment
+
+    def monitor_at(end: float, voice_until: float):
+        m = CallMonitor.__new__(CallMonitor)  # pure state: the commit step, models not needed
+        m.cfg = load_config()
+        m.opts, m.stats = m.cfg.stream, StreamStats()
+        m._to_call_time = lambda segments, start, energy, mask, first: list(segments)
+        track = Track("customer", threading.Lock())
+        track.audio = (0.0, np.zeros(int(end * SR), np.float32))
+        track.hypothesis = [Word(1.0, 1.5, "high", 0.5), Word(1.6, 2.0, "my", 0.5)]
+        mask = np.zeros(int(end / FRAME), bool)
+        mask[int(1.0 / FRAME):int(voice_until / FRAME)] = True
+        words = (Word(1.0, 1.4, "Hi,", 0.6), Word(1.5, 1.9, "I'm", 0.6), Word(5.0, 5.5, "so", 0.6),
+                 Word(5.5, 6.2, "worried.", 0.6))
+        m._commit(track, track.audio, [AsrSegment(1.0, 6.2, "", words)], (None, 0.5), None, mask, 0.0, False)
+        return m, track
+
+    _, track = monitor_at(end=10.0, voice_until=8.0)                 # quiet for 2 s
+    assert [w.text for w in track.hypothesis] == []
+    assert track.committed_until == pytest.approx(6.2)
+    assert track.buf_start == pytest.approx(8.0 + 0.3)               # its speech (and Whisper's pad) has left
+    m, track = monitor_at(end=8.5, voice_until=8.0)                  # quiet for 0.5 s: may be a pause
+    assert track.committed_until == 0.0 and len(track.hypothesis) == 4
+    assert m.stats.forced_commits == 0
+
+
+def test_a_part_with_none_of_its_partys_speech_carries_no_context():
+    """Context is the party's own speech, decoded again to help its new speech; a part holding
+    only the other party's bleed gets none (behind it, the next part in the pass looped)."""
+    import threading
+
+    from audio_pipeline.stream.monitor import SR, Track, _part
+    from audio_pipeline.transcribe import FRAME
+
+    track = Track("agent", threading.Lock())
+    track.context = np.ones(3 * SR, np.float32)
+    track.regions = ((1 * SR, 4 * SR),)
+    snap = (10.0, np.zeros(5 * SR, np.float32))
+    bleed = np.zeros(int(5 / FRAME), bool)                           # the VAD hears speech; none is the agent's
+    assert len(_part(snap, bleed, 10.0, track, True).context) == 0
+    own = bleed.copy()
+    own[int(2 / FRAME):int(3 / FRAME)] = True                        # the agent talks at 12-13 s
+    assert len(_part(snap, own, 10.0, track, True).context) == 3 * SR
+    assert len(_part(snap, own, 10.0, track, False).context) == 0    # behind: no context at all
+
+
+def test_context_is_never_decoded_again(cfg):
+    """A pass that loops over a part's context and its speech decodes only the speech again (with
+    the context in front, the retry failed as the first decode had), and unheard context is not
+    recovered: its words would be dropped."""
+    from audio_pipeline.transcribe import AsrSegment, WhisperTranscriber
+
+    class Recording(WhisperTranscriber):  # the real recovery logic; a stand-in decoder
+        def __init__(self, opts):
+            self.opts, self.calls = opts, []
+
+        def _transcribe(self, samples, sample_rate, regions, retry=False):
+            self.calls.append((list(regions), retry))
+            if retry:
+                return []
+            loop = tuple(Word(0.1 + i, 0.5 + i, "thanks", 0.9) for i in range(9))
+            return [AsrSegment(0.1, 9.5, "thanks " * 9, loop, compression_ratio=20.0)]
+
+    sr = 16000
+    asr = Recording(cfg.asr)
+    asr.transcribe(np.zeros(10 * sr, np.float32), sr, np.ones(1000, bool), [(0, 10 * sr)], context=[(0, 3 * sr)])
+    (first, _), (again, retry) = asr.calls
+    assert first == [(0, 10 * sr)] and retry
+    assert again and all(a >= 3 * sr for a, _ in again)
+    asr.calls.clear()
+    asr.transcribe(np.zeros(10 * sr, np.float32), sr, np.ones(1000, bool), [(0, 10 * sr)])
+    assert asr.calls[1][0][0][0] == 0                                 # no context: all of it again, as before
 
 
 def test_a_job_counts_the_speech_whisper_hears_not_its_buffers():
@@ -369,7 +458,7 @@ def test_jobs_arriving_during_a_pass_share_the_next_one():
     class Slow:  # pure stand-in for Whisper: each pass takes 0.4 s and is recorded
         passes: list[float] = []
 
-        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True):
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=()):
             self.passes.append(len(samples) / sample_rate)
             time.sleep(0.4)
             return []

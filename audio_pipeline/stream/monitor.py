@@ -41,7 +41,7 @@ from ..config import Config
 from ..echo import LiveCanceller
 from ..review import build_review
 from ..transcribe import (FRAME, OWN_PAD, TAIL_HISTORY, AsrSegment, ChannelEnergy, Transcriber, clean_segments,
-                          energies_from_db, snap_to_energy, speech_mask, speech_mask_tail, speech_spans,
+                          energies_from_db, own_regions, snap_to_energy, speech_mask, speech_mask_tail, speech_spans,
                           speech_threshold, to_utterances, unheard_acknowledgements)
 from ..types import UNHEARD, AudioInfo, Conversation, Finding, ModelInfo, Review, Utterance, Word
 from .agreement import after, agreed_prefix, pause_after
@@ -101,7 +101,7 @@ class StreamStats:
     decoded: float = 0.0             # audio seconds covered by the last decode of every channel
     lag_max: float = 0.0
     decodes: int = 0
-    forced_commits: int = 0          # words committed because the buffer was full, not by agreement
+    forced_commits: int = 0          # words committed without agreement: the buffer was full, or the party stopped
     undecodable_seconds: float = 0.0 # VAD speech that gave no words before the buffer limit
     coarse_steps: int = 0
     decoded_audio: float = 0.0       # audio seconds sent to Whisper by the first pass, re-decodes included
@@ -428,8 +428,13 @@ def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track:
     buf_start, buffer = snap
     n = len(buffer) // HOP
     regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
-    heard = track.context[: len(track.context) // HOP * HOP] if context else np.zeros(0, dtype=np.float32)
-    return Part(buffer[: n * HOP], _buffer_mask(snap, mask, first), heard, regions, recover=context)
+    own = _buffer_mask(snap, mask, first)
+    # context helps the party's own new speech only; in front of a part with none (the other
+    # party's bleed), it led the next part in the pass into a loop (measured: a customer's first
+    # 8 s got no words in four decodes running, behind the agent's context)
+    speaks = context and bool(own_regions(regions, own, SR))
+    heard = track.context[: len(track.context) // HOP * HOP] if speaks else np.zeros(0, dtype=np.float32)
+    return Part(buffer[: n * HOP], own, heard, regions, recover=context)
 
 
 def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
@@ -439,12 +444,13 @@ def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[li
     part's own time."""
     gap = np.zeros(SR, dtype=np.float32)
     between = np.zeros(int(CONTEXT_GAP * SR), dtype=np.float32)
-    audio, own, offsets, regions, pos = [], [], [], [], 0
+    audio, own, offsets, regions, context, pos = [], [], [], [], [], 0
     for part in parts:
         if len(part.context):
             audio += [part.context, between]
             own += [np.ones(len(part.context) // HOP, dtype=bool), np.zeros(len(between) // HOP, dtype=bool)]
             regions.append((pos, pos + len(part.context)))
+            context.append(regions[-1])
             pos += len(part.context) + len(between)
         audio += [part.samples, gap]
         own += [part.own, np.zeros(len(gap) // HOP, dtype=bool)]
@@ -453,7 +459,7 @@ def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[li
         pos += len(part.samples) + len(gap)
     known = all(p.regions is not None for p in parts)
     segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own), regions if known else None,
-                                      recover=any(p.recover for p in parts))
+                                      recover=any(p.recover for p in parts), context=context)
     out: list[list[AsrSegment]] = [[] for _ in parts]
     for seg in segments:
         for i, (lo, hi) in enumerate(offsets):
@@ -753,6 +759,14 @@ class CallMonitor:
             if len(forced) > len(agreed):
                 self.stats.forced_commits += len(forced) - len(agreed)
                 agreed = forced
+        spoken = self._voice_done(mask, first, open_start, end)
+        if spoken is not None:
+            # the party has stopped and the region is held open by the other's voice: its words will
+            # not get better by waiting (a voice decoded differently every time never agrees)
+            said = [w for w in rest if (w.start + w.end) / 2 < spoken + OWN_PAD]
+            if len(said) > len(agreed):
+                self.stats.forced_commits += len(said) - len(agreed)
+                agreed = said
         track.commit(segments, done + agreed)
         track.hypothesis = [w for w in rest if w not in agreed]
         if final:
@@ -775,6 +789,8 @@ class CallMonitor:
                 if keep > (cut or buf_start):
                     self.stats.undecodable_seconds += keep - (cut or buf_start)
                     cut = keep
+        if spoken is not None and agreed and not track.hypothesis:
+            cut = max(cut or buf_start, min(spoken + OWN_PAD, end))
         if cut is not None:
             track.trim(cut, self.opts.context_seconds)
         pending = [w.start for w in track.hypothesis]
@@ -782,6 +798,12 @@ class CallMonitor:
             pending.append(_own_onset(mask, first, max(open_start, track.committed_until), end))
         track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
         self._voiced_edges(track, mask, first, end if open_start is not None else None)
+
+    def _voice_done(self, mask: np.ndarray, first: float, open_start: float | None, end: float) -> float | None:
+        """Where the party's own voice stopped in the open region, when that was `stream.voice_done`
+        ago or more (None: no open region, no own voice in it, or the party may still be talking)."""
+        runs = _own_runs(mask, first, open_start, end) if open_start is not None else []
+        return runs[-1][1] if runs and end - runs[-1][1] >= self.opts.voice_done else None
 
     def _voiced_edges(self, track: Track, mask: np.ndarray, first: float, end: float | None) -> None:
         """What the channel holds past its words: own-speech runs (joined over pauses under
@@ -959,11 +981,19 @@ def _own_onset(mask: np.ndarray, first: float, since: float, end: float) -> floa
     own voice starts in it, less the pad Whisper is given (`own_regions`). The other party's voice
     bleeding into this channel opens a VAD region too; its start must not hold the channel
     unsettled (it held the other party's phrasing alerts back until this party's reply had words)."""
-    lo = max(0, int(round((since - first) / FRAME)))
-    voiced = np.flatnonzero(mask[lo:max(lo, int(round((end - first) / FRAME)))])
-    if not len(voiced):
+    runs = _own_runs(mask, first, since, end)
+    if not runs:
         return max(since, end - _UNHEARD_ONSET)
-    return max(since, first + (lo + voiced[0]) * FRAME - OWN_PAD)
+    return max(since, runs[0][0] - OWN_PAD)
+
+
+def _own_runs(mask: np.ndarray, first: float, since: float, end: float) -> list[tuple[float, float]]:
+    """The party's own-voice runs in call time [since, end): a blip of a frame or two (the other
+    party's bleed peaking) is none; a run still growing at `end` is one."""
+    lo = max(0, int(round((since - first) / FRAME)))
+    seg = mask[lo:max(lo, int(round((end - first) / FRAME)))]
+    return [(first + (lo + a) * FRAME, first + (lo + b) * FRAME) for a, b in _runs(seg, 1)
+            if b - a >= _SHORTEST_SPEECH / FRAME or b == len(seg)]
 
 
 def _runs(mask: np.ndarray, shortest: int) -> list[tuple[int, int]]:
