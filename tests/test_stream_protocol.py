@@ -287,6 +287,33 @@ def test_alerts_the_second_pass_no_longer_supports_are_withdrawn():
     assert monitor._withdraw([], window=0.0, at=81.0) == []   # nothing rewritten since: nothing withdrawn
 
 
+def test_a_live_job_holds_one_second_pass_stretch_the_oldest():
+    """Both parties are due a second pass: live, one job takes the older stretch only (both made a
+    pass of two encoder windows); at hang-up, everything left is taken."""
+    import threading
+    from dataclasses import replace
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import SR, CallMonitor, Track
+    from audio_pipeline.transcribe import AsrSegment
+
+    cfg = load_config()
+    monitor = CallMonitor.__new__(CallMonitor)  # pure state: VAD off, so no model is needed
+    monitor.cfg = replace(cfg, asr=replace(cfg.asr, vad_filter=False))
+    monitor.opts = cfg.stream
+    monitor.tracks = {}
+    for role, start in (("agent", 10.0), ("customer", 5.0)):
+        track = Track(role, threading.Lock(), revise_max=60.0)
+        words = tuple(Word(start + i, start + i + 0.9, "word", 0.9) for i in range(18))
+        track.commit([AsrSegment(words[0].start, words[-1].end, "", words)], list(words))
+        track.unrevised = (start, np.zeros(20 * SR, np.float32))
+        monitor.tracks[role] = track
+    masks = {r: np.ones(4000, bool) for r in ("agent", "customer")}
+    live = monitor._revisions(0.0, masks, False)
+    assert [(r.role, r.start) for r, _ in live] == [("customer", 5.0)]
+    assert {r.role for r, _ in monitor._revisions(0.0, masks, True)} == {"agent", "customer"}
+
+
 def test_second_pass_stretches_hold_at_most_a_window_of_speech_and_never_split_a_region():
     from audio_pipeline.stream.monitor import HOP, _stretches
 
