@@ -590,8 +590,12 @@ class CallMonitor:
         """Each party's committed audio that is due a second pass (all of it when `rest`): decoded
         again after the party's speech before it, as the offline review hears it, in stretches of at
         most one encoder window of speech (a live pass must not grow past its window for it)."""
+        # live, one stretch per job, the oldest: both parties' in one pass made it two encoder
+        # windows (measured: 56 s heard, 5.2 s, the slowest pass of a 4-call run; every call whose
+        # job came meanwhile waited for it)
+        oldest_first = sorted(ROLES, key=lambda r: max(self.tracks[r].unrevised[0], first))
         out = []
-        for role in ROLES if self.opts.revise_speech > 0 else ():
+        for role in (ROLES if rest else oldest_first) if self.opts.revise_speech > 0 else ():
             track = self.tracks[role]
             at, audio = track.unrevised
             a = max(at, first)
@@ -607,11 +611,8 @@ class CallMonitor:
                 out.append((Revision(role, a + x / SR, a + y / SR),
                             Part(samples[x:y], own[x // HOP:y // HOP], context, tuple((p - x, q - x) for p, q in taken))))
                 if not rest:
-                    break
-        # live, one stretch per job, the oldest: both parties' in one pass made it two encoder
-        # windows (measured: 56 s heard, 5.2 s, the slowest pass of a 4-call run; every call whose
-        # job came meanwhile waited for it)
-        return out if rest else sorted(out, key=lambda rp: rp[0].start)[:1]
+                    return out  # the other party's speech is not searched for a stretch left unused
+        return out
 
     def _apply_revisions(self, revisions: Sequence[Revision], parts: Sequence[Part],
                          segments: Sequence[list[AsrSegment]], energies: Mapping[str, ChannelEnergy],
