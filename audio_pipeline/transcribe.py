@@ -40,11 +40,13 @@ class Transcriber(Protocol):
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
                    regions: Sequence[tuple[int, int]] | None = None, recover: bool = True,
-                   context: Sequence[tuple[int, int]] = ()) -> list[AsrSegment]:
+                   context: Sequence[tuple[int, int]] = (), loops: bool = True) -> list[AsrSegment]:
         """Mono float32 audio → segments with word timestamps (`regions`: its speech, in samples,
         when the caller has already found it; `recover`: decode again what `own_speech` says was
         said and got no words or a stretched one; `context`: spans heard only to help what
-        follows, never decoded again)."""
+        follows, never decoded again; `loops=False`: speech whose decode fell into a repetition
+        loop is not decoded again now but returned as wordless segments, for the caller to
+        decode later)."""
         ...
 
     def transcribe_many(self, tracks: Sequence[np.ndarray], sample_rate: int,
@@ -184,7 +186,7 @@ class WhisperTranscriber:
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, own_speech: np.ndarray | None = None,
                    regions: Sequence[tuple[int, int]] | None = None, recover: bool = True,
-                   context: Sequence[tuple[int, int]] = ()) -> list[AsrSegment]:
+                   context: Sequence[tuple[int, int]] = (), loops: bool = True) -> list[AsrSegment]:
         """`own_speech` (10 ms frames where this track's party is audibly talking) lets stretches of
         clear speech that got no words at all, and words stretched over skipped ones, be decoded
         again (each recovery is one more Whisper pass; `recover=False` skips them, the looping
@@ -205,13 +207,20 @@ class WhisperTranscriber:
         # silences would let word times drift), unheard speech over its energy span
         again = [(a / sample_rate, b / sample_rate) for a, b in regions
                  if any(s.start - 0.2 < b / sample_rate and a / sample_rate < s.end + 0.2 for s in looping)]
+        later: list[AsrSegment] = []
+        if not loops:
+            spans = [g for a, b in timeline.merge(again) for g in timeline.gaps(ctx, a, b)]
+            later = [AsrSegment(a, b, "", (), compression_ratio=max(s.compression_ratio for s in looping))
+                     for a, b in spans]
+            own_speech = without_spans(own_speech, spans) if own_speech is not None else None
+            again = []
         if own_speech is not None and recover:
             again += unheard_speech(kept, own_speech)
             kept = self._rewrite_stretched(samples, sample_rate, kept, regions, own_speech)
         # decoded again with the context in front, a stretch fails as it did the first time (measured:
         # a party's speech after the other party's context looped, and its retry got no words again)
         again = [g for a, b in timeline.merge(again) for g in timeline.gaps(ctx, a, b)]
-        return sorted(kept + self._retry(samples, sample_rate, again), key=lambda s: s.start)
+        return sorted(kept + self._retry(samples, sample_rate, again) + later, key=lambda s: s.start)
 
     def _rewrite_stretched(self, samples: np.ndarray, sample_rate: int, segments: list[AsrSegment],
                            regions: Sequence[tuple[int, int]], own_speech: np.ndarray) -> list[AsrSegment]:

@@ -6,8 +6,9 @@ complete step, and the CPU the process used.
 
 Prints, per call, lag p50 / max and the second and last quarters' max and median; then how many
 passes ran for how many jobs (a pass shared by several calls' jobs costs one encoder window), the
-share of time with 0, 1 or 2 passes running, the pass durations and the speech they heard. Needs a
-quiet machine: it measures wall-clock time.
+share of time with 0, 1 or 2 passes running, the pass durations and the speech they heard, the
+looping stretches left for a later decode, and the process's memory in each quarter. Needs a quiet
+machine: it measures wall-clock time.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +30,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 import stream as bench  # noqa: E402  (bench/stream.py: the server and the replay)
 
 EVENTS: list[tuple[str, float, float, float]] = []   # (step, start, end, speech heard by a pass)
+RSS: list[float] = []                                 # the process's resident memory (MB), once a second
+
+
+def _sample_rss(stop: threading.Event) -> None:
+    """Server, calls and replaying clients share this process: its RSS in each quarter of the run
+    tells whether the calls' memory grows with their length."""
+    page = os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    while not stop.wait(1.0):
+        RSS.append(int(Path("/proc/self/statm").read_text().split()[1]) * page)
 
 
 def _timed(owner, name: str, step: str) -> None:
@@ -72,9 +83,12 @@ def main() -> None:
 
     truths = [json.loads(p.read_text()) | {"dir": p.parent} for p in sorted((ROOT / "samples").glob("*.truth.json"))]
     items = bench.load_calls([load_call(t["dir"] / t["audio"]) for t in truths], args.calls, args.minutes * 60)
+    stop = threading.Event()
+    threading.Thread(target=_sample_rss, args=(stop,), daemon=True).start()
     cpu0, wall0 = os.times(), time.monotonic()
-    _, _, _, lags = asyncio.run(bench.replay(base, items, 1.0))
+    results, _, _, lags = asyncio.run(bench.replay(base, items, 1.0))
     cpu1, wall1 = os.times(), time.monotonic()
+    stop.set()
     srv.should_exit = True
     used = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (wall1 - wall0)
     print(f"{args.calls} calls x {args.minutes:g} min, CPU used {used:.2f} cores")
@@ -84,6 +98,7 @@ def main() -> None:
         print(f"  {cid}: lag p50 {bench.pct(ls, 50):.2f} max {max(ls):.2f} | second quarter max "
               f"{max(second):.2f} p50 {bench.pct(second, 50):.2f} | last quarter max {max(last):.2f} "
               f"p50 {bench.pct(last, 50):.2f}")
+    print(f"looping stretches left for a later decode: {sum(r.get('deferred_loops', 0) for r in results.values())}")
     passes = [e for e in EVENTS if e[0] == "pass"]
     jobs = sum(1 for e in EVENTS if e[0] == "complete")
     t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
@@ -93,6 +108,9 @@ def main() -> None:
     print("pass seconds p10/p50/p90/p99/max " + " / ".join(f"{np.percentile(dur, q):.2f}" for q in (10, 50, 90, 99))
           + f" / {dur.max():.2f}; speech heard p10/p50/p90 "
           + " / ".join(f"{np.percentile(heard, q):.1f}" for q in (10, 50, 90)))
+    q = max(1, len(RSS) // 4)
+    print("process RSS MB, max per quarter of the run: "
+          + " / ".join(f"{max(RSS[i * q:(i + 1) * q] or [0]):.0f}" for i in range(4)))
     for step in ("prepare", "complete"):
         d = [b - a for kind, a, b, _ in EVENTS if kind == step]
         print(f"{step}: {len(d)}, mean {np.mean(d):.3f} s")

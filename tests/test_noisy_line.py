@@ -64,7 +64,7 @@ class WordlessTurn:
         self.real, self.start, self.end = real, start, end
         self.name, self.device = real.name, real.device
 
-    def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=()):
+    def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=(), loops=True):
         return self.real.transcribe(samples, sample_rate, own_speech, recover=recover)
 
     def transcribe_many(self, tracks, sample_rate, own_speech=None):

@@ -179,7 +179,7 @@ def test_context_words_are_heard_but_not_kept():
     from audio_pipeline.transcribe import AsrSegment
 
     class Echoing:  # pure stand-in: one word per second of the audio it is given, at that second
-        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=()):
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=(), loops=True):
             self.seen, self.recover, self.context = len(samples) / sample_rate, recover, list(context)
             words = tuple(Word(t + 0.1, t + 0.5, f"w{t}", 0.9) for t in range(int(self.seen)))
             return [AsrSegment(words[0].start, words[-1].end, "", words)]
@@ -458,6 +458,89 @@ def test_context_is_never_decoded_again(cfg):
     assert asr.calls[1][0][0][0] == 0                                 # no context: all of it again, as before
 
 
+def test_a_loop_is_left_for_later_when_asked_not_decoded_again(cfg):
+    """`loops=False`: the looping speech is not decoded again in the pass (the retry, a second
+    Whisper pass, made the slowest passes of a loaded server); it comes back as a wordless segment
+    over its speech regions (context excluded), and is not "recovered" as unheard speech either."""
+    from audio_pipeline.transcribe import AsrSegment, WhisperTranscriber
+
+    class Recording(WhisperTranscriber):  # the real retry logic; a stand-in decoder
+        def __init__(self, opts):
+            self.opts, self.calls = opts, []
+
+        def _transcribe(self, samples, sample_rate, regions, retry=False):
+            self.calls.append((list(regions), retry))
+            if not regions:
+                return []
+            words = (Word(0.5, 0.9, "hello", 0.9), Word(1.0, 1.4, "there", 0.9))
+            loop = tuple(Word(4.1 + i * 0.5, 4.4 + i * 0.5, "thanks", 0.9) for i in range(9))
+            return [AsrSegment(0.5, 1.4, "hello there", words),
+                    AsrSegment(4.1, 8.4, "thanks " * 9, loop, compression_ratio=20.0)]
+
+    sr = 16000
+    asr = Recording(cfg.asr)
+    regions = [(0, 2 * sr), (4 * sr, 9 * sr)]
+    own = np.zeros(1000, bool)
+    own[40:150] = own[400:900] = True                                # the party talks in both regions
+    out = asr.transcribe(np.zeros(10 * sr, np.float32), sr, own, regions, loops=False)
+    assert [retry for regions, retry in asr.calls if regions] == [False]  # one pass: no retry, no recovery
+    assert [s.text for s in out] == ["hello there", ""]
+    assert (out[1].start, out[1].end, out[1].words) == (4.0, 9.0, ())
+    out = asr.transcribe(np.zeros(10 * sr, np.float32), sr, own, regions, context=[(4 * sr, 6 * sr)], loops=False)
+    assert (out[1].start, out[1].end) == (6.0, 9.0)                  # context is never left to decode later
+    asr.calls.clear()
+    out = asr.transcribe(np.zeros(10 * sr, np.float32), sr, own, regions)
+    assert asr.calls[1] == ([(4 * sr, 9 * sr)], True)               # asked: decoded again at once, as before
+    assert all(s.words for s in out)
+
+
+def test_a_loop_left_for_later_reaches_its_part_and_holds_its_channel():
+    """The wordless loop goes to the part it overlaps, in the part's time; the channel commits only
+    the words before it, keeps its audio (and all after it) in the buffer, is not settled past it,
+    and asks its next part to decode a loop again in the same pass."""
+    import threading
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import SR, CallMonitor, Part, StreamStats, Track, _part, transcribe_parts
+    from audio_pipeline.transcribe import FRAME, AsrSegment
+
+    class Looping:  # pure stand-in: a pass whose second part's speech looped
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=(),
+                       loops=True):
+            self.loops = loops
+            return [AsrSegment(0.2, 0.8, "", (Word(0.2, 0.8, "yes", 0.9),)), AsrSegment(4.5, 6.0, "", ())]
+
+    fake = Looping()
+    parts = [Part(np.zeros(2 * SR, np.float32), np.ones(200, bool), loops=False) for _ in range(2)]
+    out = transcribe_parts(fake, parts)                              # part 2 spans 3-5 s of the pass
+    assert not fake.loops
+    assert [w.text for w in out[0][0].words] == ["yes"]
+    assert (out[1][0].start, out[1][0].end, out[1][0].words) == (1.5, 2.0, ())
+    transcribe_parts(fake, [parts[0], Part(np.zeros(2 * SR, np.float32), np.ones(200, bool))])
+    assert fake.loops                                                # one part that asks is enough
+
+    m = CallMonitor.__new__(CallMonitor)  # pure state: the commit step, models not needed
+    m.cfg = load_config()
+    m.opts, m.stats = m.cfg.stream, StreamStats()
+    m._to_call_time = lambda segments, start, energy, mask, first: [
+        AsrSegment(s.start + start, s.end + start, s.text,
+                   tuple(Word(w.start + start, w.end + start, w.text, w.probability) for w in s.words))
+        for s in segments]
+    track = Track("agent", threading.Lock())
+    track.audio = (10.0, np.zeros(8 * SR, np.float32))
+    mask = np.zeros(int(18 / FRAME), bool)
+    segs = [AsrSegment(0.5, 1.5, "", (Word(0.5, 1.0, "I", 0.9), Word(1.0, 1.5, "see", 0.9))),
+            AsrSegment(3.0, 5.0, "", ()), AsrSegment(5.5, 6.0, "", (Word(5.5, 6.0, "later", 0.9),))]
+    m._commit(track, track.audio, segs, (16.5, None), None, mask, 0.0, False)   # all closed: all would be final
+    assert [w.text for p in track.pieces for w in p.words] == ["I", "see"]
+    assert track.buf_start <= 13.0 and track.settled <= 13.0
+    assert track.looped and m.stats.deferred_loops == 1
+    track.regions = ((0, 8 * SR),)
+    assert _part(track.audio, mask, 0.0, track, True, loops=False).loops  # next time: decoded again at once
+    m._commit(track, track.audio, segs[:1], (16.5, None), None, mask, 0.0, False)
+    assert not track.looped
+
+
 def test_a_job_counts_the_speech_whisper_hears_not_its_buffers():
     """10 s of buffer holding 2 s of speech in two regions, after 3 s of context: the pass hears
     context, speech and the short gaps joining them, not the silence."""
@@ -485,7 +568,7 @@ def test_jobs_arriving_during_a_pass_share_the_next_one():
     class Slow:  # pure stand-in for Whisper: each pass takes 0.4 s and is recorded
         passes: list[float] = []
 
-        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=()):
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=(), loops=True):
             self.passes.append(len(samples) / sample_rate)
             time.sleep(0.4)
             return []

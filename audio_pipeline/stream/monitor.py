@@ -103,6 +103,7 @@ class StreamStats:
     decodes: int = 0
     forced_commits: int = 0          # words committed without agreement: the buffer was full, or the party stopped
     undecodable_seconds: float = 0.0 # VAD speech that gave no words before the buffer limit
+    deferred_loops: int = 0          # looping stretches left for the channel's next decode (others waited)
     coarse_steps: int = 0
     decoded_audio: float = 0.0       # audio seconds sent to Whisper by the first pass, re-decodes included
     revised_speech: float = 0.0      # speech (VAD regions) the second pass decoded again
@@ -130,6 +131,7 @@ class Track:
         self.edges: list[tuple[float, float]] = []  # own speech past the words no decode has worded yet
         self.context = np.zeros(0, dtype=np.float32)  # the party's latest committed speech (see `trim`)
         self.regions: tuple[tuple[int, int], ...] = ()  # speech regions (samples) of the buffer at its last plan
+        self.looped = False                         # its last decode looped and was left for this one
         # second pass: committed audio not yet decoded again as one stretch, and the speech before it
         self.revise_max = revise_max
         self.unrevised: tuple[float, np.ndarray] = (0.0, np.zeros(0, dtype=np.float32))
@@ -361,6 +363,10 @@ class Part:
     # decode again what got no words (one more Whisper pass): only while its call keeps up — behind,
     # the pass's own cost is what matters, and the second pass decodes the audio again for the record
     recover: bool = True
+    # decode again in this pass what fell into a repetition loop; else it is left undecided, for the
+    # channel's next decode (packed with other audio, it seldom loops again): a retry is a second
+    # Whisper pass, the slowest passes of a loaded server, which every waiting call waited for
+    loops: bool = True
 
     @property
     def heard(self) -> float:
@@ -424,7 +430,8 @@ def _buffer_mask(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float)
     return np.pad(m, (0, n - len(m)))
 
 
-def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool) -> Part:
+def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track: Track, context: bool,
+          loops: bool = True) -> Part:
     buf_start, buffer = snap
     n = len(buffer) // HOP
     regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
@@ -434,7 +441,7 @@ def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track:
     # 8 s got no words in four decodes running, behind the agent's context)
     speaks = context and bool(own_regions(regions, own, SR))
     heard = track.context[: len(track.context) // HOP * HOP] if speaks else np.zeros(0, dtype=np.float32)
-    return Part(buffer[: n * HOP], own, heard, regions, recover=context)
+    return Part(buffer[: n * HOP], own, heard, regions, recover=context, loops=loops or track.looped)
 
 
 def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[list[AsrSegment]]:
@@ -459,10 +466,14 @@ def transcribe_parts(transcriber: Transcriber, parts: Sequence[Part]) -> list[li
         pos += len(part.samples) + len(gap)
     known = all(p.regions is not None for p in parts)
     segments = transcriber.transcribe(np.concatenate(audio), SR, np.concatenate(own), regions if known else None,
-                                      recover=any(p.recover for p in parts), context=context)
+                                      recover=any(p.recover for p in parts), context=context,
+                                      loops=any(p.loops for p in parts))
     out: list[list[AsrSegment]] = [[] for _ in parts]
     for seg in segments:
         for i, (lo, hi) in enumerate(offsets):
+            if not seg.words and seg.start < hi and seg.end > lo:  # a loop left for a later decode
+                out[i].append(replace(seg, start=max(seg.start, lo) - lo, end=min(seg.end, hi) - lo))
+                continue
             # the VAD's padding may reach into the joining silence: clamp to the part's audio
             words = tuple(Word(min(w.start, hi) - lo, min(w.end, hi) - lo, w.text, w.probability)
                           for w in seg.words if lo <= (w.start + w.end) / 2 < hi)
@@ -572,7 +583,9 @@ class CallMonitor:
         # context costs decoding time (its words are decoded again): only while keeping up (measured:
         # kept until the coarsest decoding, 4 calls no longer held and turn-taking alerts came later)
         context = self.decode_interval <= self.opts.decode_interval
-        parts = tuple(_part(snaps[r], masks[r], first, self.tracks[r], context) for r in due)
+        # a looping stretch is decoded again in the same pass only while no other call waits for it
+        loops = final or self.spare
+        parts = tuple(_part(snaps[r], masks[r], first, self.tracks[r], context, loops) for r in due)
         now = self.tracks["agent"].end
         for r in due:  # the speech about to be decoded already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
@@ -621,7 +634,8 @@ class CallMonitor:
         if revisions:
             self._revised_span = (min(r.start for r in revisions), max(r.end for r in revisions))
         for rev, part, segs in zip(revisions, parts, segments):
-            words = self._to_call_time(segs, rev.start, energies[rev.role], masks[rev.role], first)
+            words = self._to_call_time([s for s in segs if s.words], rev.start, energies[rev.role],
+                                       masks[rev.role], first)
             self.tracks[rev.role].revised(rev.start, rev.end, words, self.opts.context_seconds)
             self.stats.revised_speech += _speech_seconds(part)
 
@@ -748,9 +762,15 @@ class CallMonitor:
         buf_start, buffer = snap
         end = buf_start + len(buffer) / SR
         closed_end, open_start = plan
+        # a stretch whose decode looped stays undecided, with all after it: decoded again next time
+        hold = min((buf_start + s.start for s in segments if not s.words), default=None)
+        track.looped = hold is not None and not final
+        self.stats.deferred_loops += track.looped
         # into the energy window's time base for the echo and snapping guards, then into call time
-        segments = self._to_call_time(segments, buf_start, energy, mask, first)
+        segments = self._to_call_time([s for s in segments if s.words], buf_start, energy, mask, first)
         words = after([w for s in segments for w in s.words], track.committed_until - 0.01)
+        if track.looped:
+            words = [w for w in words if (w.start + w.end) / 2 < hold]
         # every word of a closed region is final, wherever snapping moved its edges: its audio is
         # about to leave the buffer, so a word left behind here would be lost
         done = [w for w in words if final or (closed_end is not None
@@ -795,9 +815,11 @@ class CallMonitor:
                     cut = keep
         if spoken is not None and agreed and not track.hypothesis:
             cut = max(cut or buf_start, min(spoken + OWN_PAD, end))
+        if cut is not None and track.looped:
+            cut = min(cut, hold)
         if cut is not None:
             track.trim(cut, self.opts.context_seconds)
-        pending = [w.start for w in track.hypothesis]
+        pending = [w.start for w in track.hypothesis] + ([hold] if track.looped else [])
         if open_start is not None:
             pending.append(_own_onset(mask, first, max(open_start, track.committed_until), end))
         track.settled = max(track.committed_until, min(pending, default=end - _CLOSED_MARGIN))
@@ -968,7 +990,8 @@ class CallMonitor:
                    "retracted_kinds": sorted({e.kind for e in retracted}),
                    "lag_max": round(self.stats.lag_max, 2), "decodes": self.stats.decodes,
                    "forced_commits": self.stats.forced_commits,
-                   "undecodable_seconds": round(self.stats.undecodable_seconds, 2)}
+                   "undecodable_seconds": round(self.stats.undecodable_seconds, 2),
+                   "deferred_loops": self.stats.deferred_loops}
         # the record does not hold them: a live view learns it now, as for those withdrawn during the call
         gone = [replace(e, phase="withdrawn", at=duration) for e in retracted]
         return review, alerts + late + gone, summary
