@@ -606,6 +606,51 @@ def test_jobs_arriving_during_a_pass_share_the_next_one():
     assert fake.passes[1] > fake.passes[0]
 
 
+def test_a_hang_ups_second_pass_waits_behind_live_jobs():
+    """A call hanging up queues its second pass as `later` jobs: a live call's job that comes after
+    them still goes first (in one long pass, the rest of a hang-up held a decoder while every live
+    call waited)."""
+    import asyncio
+    import time
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import SR, Part
+    from audio_pipeline.stream.server import StreamService
+
+    class Slow:  # pure stand-in for Whisper: each pass takes 0.3 s; records the audio it heard
+        passes: list[float] = []
+
+        def transcribe(self, samples, sample_rate, own_speech=None, regions=None, recover=True, context=(),
+                       loops=True):
+            self.passes.append(round(len(samples) / sample_rate))
+            time.sleep(0.3)
+            return []
+
+    cfg = load_config()
+    service = StreamService(replace(cfg, stream=replace(cfg.stream, decode_workers=1, pass_gather=0.0)),
+                            transcriber=Slow())
+
+    def job(seconds: int):  # too big to share a pass with another
+        part = Part(np.zeros(seconds * SR, np.float32), np.zeros(seconds * 100, bool), regions=((0, seconds * SR),))
+        return SimpleNamespace(seconds=20.0, parts=(part,))
+
+    async def scenario():
+        running = asyncio.ensure_future(service._pass(job(2)))
+        await asyncio.sleep(0.05)                                   # its pass is running
+        rest = asyncio.ensure_future(service._pass(job(6), later=True))
+        await asyncio.sleep(0.05)
+        live = asyncio.ensure_future(service._pass(job(4)))
+        await asyncio.gather(running, rest, live)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close()
+    assert Slow.passes == [3, 5, 7]                                 # each part + 1 s of closing gap
+
+
 def test_second_pass_waits_while_other_calls_wait_for_a_decoder():
     """The server lets a call's optional second-pass work into a pass only when no other call's job
     is waiting and a decoder is free."""
@@ -618,7 +663,7 @@ def test_second_pass_waits_while_other_calls_wait_for_a_decoder():
     class Monitor:  # stand-in for a call's state: records what the server told it before preparing
         spare = None
 
-        def prepare(self):
+        def prepare(self, final=False):
             self.seen = self.spare
             return SimpleNamespace(alerts=(), parts=())
 
@@ -634,6 +679,10 @@ def test_second_pass_waits_while_other_calls_wait_for_a_decoder():
         asyncio.run(service._decode(call))
         assert call.monitor.seen is False
         service._jobs.clear()
+        service._later.append((SimpleNamespace(seconds=5.0, parts=()), None))  # a hang-up's second pass waits
+        asyncio.run(service._decode(call))
+        assert call.monitor.seen is False
+        service._later.clear()
         service._running = service._workers                                    # every decoder busy
         asyncio.run(service._decode(call))
         assert call.monitor.seen is False

@@ -943,15 +943,20 @@ class CallMonitor:
             return self._settle(f) <= self.tracks[f.speaker].settled and f.end <= other
         return self._settle(f) <= frontier
 
-    def _revise_rest(self) -> None:
-        """At hang-up, the second pass over what is left of each party's committed audio."""
+    def rest_jobs(self) -> list[Job]:
+        """At hang-up, after the final decode: the second pass over what is left of each party's
+        committed audio, one job per stretch. A server queues them behind the live calls' jobs: in
+        one pass of up to four windows, a call hanging up held a decoder for seconds while every
+        live call waited (measured: 4 calls ending together, lag 4 -> 12-14 s in each)."""
         first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
-        revisions = self._revisions(first, masks, True)
-        if not revisions:
-            return
-        parts = [p for _, p in revisions]
-        self._apply_revisions([r for r, _ in revisions], parts, transcribe_parts(self.transcriber, parts), energies,
-                              masks, first)
+        now = self.tracks["agent"].end
+        return [Job(True, now, first, energies, masks, {}, {}, (), (part,), (), (rev,))
+                for rev, part in self._revisions(first, masks, True)]
+
+    def revise(self, jobs: Sequence[Job], segments: Sequence[Sequence[list[AsrSegment]]]) -> None:
+        """The rest jobs' words (one segment list per part of each job), in the jobs' order."""
+        for job, segs in zip(jobs, segments):
+            self._apply_revisions(job.revisions, job.revision_parts, segs, job.energies, job.masks, job.first)
 
     def _seen(self, f: Finding) -> bool:
         return any(_same(e, f) for e in self._emitted)
@@ -962,7 +967,16 @@ class CallMonitor:
         committed conversation; the alerts the live analysis had not yet sent come back too.
         `recording`: where the server wrote the call's audio (the review points there)."""
         alerts = self.listen(final=True) + self.decode(final=True)
-        self._revise_rest()
+        jobs = self.rest_jobs()
+        words = transcribe_parts(self.transcriber, [j.parts[0] for j in jobs]) if jobs else []
+        self.revise(jobs, [[w] for w in words])
+        review, more, summary = self.review(complete, reason, recording)
+        return review, alerts + more, summary
+
+    def review(self, complete: bool, reason: str = "", recording: "Path | None" = None
+               ) -> tuple[Review, list[Alert], dict]:
+        """After the last decode and second pass: the offline rules over the whole committed
+        conversation, and the alerts the live analysis had not sent."""
         cfg = self.cfg
         gap = cfg.turns.segment_join_gap
         heard = {r: to_utterances(self.tracks[r].pieces, r, gap) for r in ROLES}
@@ -994,7 +1008,7 @@ class CallMonitor:
                    "deferred_loops": self.stats.deferred_loops}
         # the record does not hold them: a live view learns it now, as for those withdrawn during the call
         gone = [replace(e, phase="withdrawn", at=duration) for e in retracted]
-        return review, alerts + late + gone, summary
+        return review, late + gone, summary
 
 
 def _same(a: Alert, f: Finding) -> bool:

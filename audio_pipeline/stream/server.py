@@ -61,9 +61,12 @@ class StreamService:
         workers = self.opts.decode_workers or _cores()
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stream-whisper")
         self.light = ThreadPoolExecutor(2, thread_name_prefix="stream-commit")  # VAD, commits, rules
+        # final reviews (the rules over a whole call) apart, so hang-ups never hold live calls' commits
+        self.final = ThreadPoolExecutor(1, thread_name_prefix="stream-review")
         self._workers = workers
         self._loaded = False
         self._jobs: list[tuple[Job, asyncio.Future]] = []
+        self._later: list[tuple[Job, asyncio.Future]] = []  # hang-ups' second pass: after every live job
         self._jobs_ready: asyncio.Event | None = None
         self._pass_tasks: list[asyncio.Task] = []
         self._running = 0  # Whisper passes in progress
@@ -95,23 +98,27 @@ class StreamService:
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.light.shutdown(wait=False, cancel_futures=True)
+        self.final.shutdown(wait=False, cancel_futures=True)
 
     # -- shared Whisper passes ------------------------------------------------------------
-    async def _decode(self, call: LiveCall) -> list[Alert]:
+    async def _decode(self, call: LiveCall, final: bool = False) -> list[Alert]:
         """One decode of one call: its undecided audio rides in the next shared Whisper pass."""
         loop = asyncio.get_running_loop()
-        call.monitor.spare = not self._jobs and self._running < self._workers
-        job = await loop.run_in_executor(self.light, call.monitor.prepare)
+        call.monitor.spare = not self._jobs and not self._later and self._running < self._workers
+        job = await loop.run_in_executor(self.light, call.monitor.prepare, final)
         for alert in job.alerts:
             self._alert(call, alert)
-        segments: list = []
-        if job.parts:
-            self._start_passes()
-            future = loop.create_future()
-            self._jobs.append((job, future))
-            self._jobs_ready.set()
-            segments = await future
+        segments = await self._pass(job) if job.parts else []
         return await loop.run_in_executor(self.light, call.monitor.complete, job, segments)
+
+    async def _pass(self, job: Job, later: bool = False) -> list:
+        """The job's words (one segment list per part) from the next shared Whisper pass that takes
+        it; `later` jobs wait until no live call's job does."""
+        self._start_passes()
+        future = asyncio.get_running_loop().create_future()
+        (self._later if later else self._jobs).append((job, future))
+        self._jobs_ready.set()
+        return await future
 
     def _start_passes(self) -> None:
         if self._jobs_ready is None:
@@ -124,17 +131,18 @@ class StreamService:
         loop = asyncio.get_running_loop()
         while True:
             await self._jobs_ready.wait()
-            if not self._jobs:
+            if not self._jobs and not self._later:
                 self._jobs_ready.clear()
                 continue
             await self._gather(loop)
-            if not self._jobs:  # the other worker took them meanwhile
+            if not self._jobs and not self._later:  # the other worker took them meanwhile
                 continue
-            batch = [self._jobs.pop(0)]
+            batch = [(self._jobs or self._later).pop(0)]
             seconds = batch[0][0].seconds
-            while self._jobs and seconds + self._jobs[0][0].seconds + len(batch) <= self.opts.pass_seconds:
-                seconds += self._jobs[0][0].seconds
-                batch.append(self._jobs.pop(0))
+            for queue in (self._jobs, self._later):
+                while queue and seconds + queue[0][0].seconds + len(batch) <= self.opts.pass_seconds:
+                    seconds += queue[0][0].seconds
+                    batch.append(queue.pop(0))
             parts = [p for job, _ in batch for p in job.parts]
             self._running += 1
             try:
@@ -319,11 +327,16 @@ class StreamService:
         loop = asyncio.get_running_loop()
         try:
             recording = self._stop_recording(call)
-            review, alerts, summary = await loop.run_in_executor(self.executor, call.monitor.finish, complete, reason,
-                                                                 recording)
-            for alert in alerts:
+            monitor = call.monitor
+            alerts = await loop.run_in_executor(self.light, monitor.listen, True)
+            alerts += await self._decode(call, final=True)
+            jobs = await loop.run_in_executor(self.light, monitor.rest_jobs)
+            words = await asyncio.gather(*(self._pass(job, later=True) for job in jobs))
+            await loop.run_in_executor(self.light, monitor.revise, jobs, words)
+            review, late, summary = await loop.run_in_executor(self.final, monitor.review, complete, reason, recording)
+            for alert in alerts + late:
                 self._alert(call, alert)
-            saved = await loop.run_in_executor(self.executor, self._save, call, review, summary)
+            saved = await loop.run_in_executor(self.final, self._save, call, review, summary)
             summary = {**summary, **saved, "flagged": review.flagged, "flag_reasons": list(review.flag_reasons),
                        "findings": len([f for f in review.findings if f.type != "backchannel"])}
         except Exception as exc:
