@@ -63,6 +63,16 @@ def busy_share(step: str, t0: float, t1: float) -> dict[int, float]:
     return {k: round(float((running == k).mean()), 3) for k in range(3)}
 
 
+def worst(lags: dict, t0s: dict, passes: list) -> None:
+    """Each call's highest lag: when (seconds into the call), and the passes running in the 12 s
+    before it (start relative to that moment, duration, speech heard)."""
+    for cid, samples in lags.items():
+        t, _, lag = max(samples, key=lambda s: s[2])
+        at = t0s[cid] + t
+        near = [f"{a - at:+.1f}+{b - a:.1f}s/{h:.0f}" for _, a, b, h in passes if at - 12 <= b and a <= at]
+        print(f"  {cid}: lag max {lag:.2f} at {t:.0f} s; passes before it: {' '.join(near)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=4)
@@ -86,7 +96,7 @@ def main() -> None:
     stop = threading.Event()
     threading.Thread(target=_sample_rss, args=(stop,), daemon=True).start()
     cpu0, wall0 = os.times(), time.monotonic()
-    results, _, _, lags = asyncio.run(bench.replay(base, items, 1.0))
+    results, _, t0s, lags = asyncio.run(bench.replay(base, items, 1.0))
     cpu1, wall1 = os.times(), time.monotonic()
     stop.set()
     srv.should_exit = True
@@ -100,6 +110,7 @@ def main() -> None:
               f"p50 {bench.pct(last, 50):.2f}")
     print(f"looping stretches left for a later decode: {sum(r.get('deferred_loops', 0) for r in results.values())}")
     passes = [e for e in EVENTS if e[0] == "pass"]
+    worst(lags, t0s, passes)
     jobs = sum(1 for e in EVENTS if e[0] == "complete")
     t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
     dur = np.array([b - a for _, a, b, _ in passes])
