@@ -945,9 +945,9 @@ class CallMonitor:
 
     def rest_jobs(self) -> list[Job]:
         """At hang-up, after the final decode: the second pass over what is left of each party's
-        committed audio, one job per stretch. A server queues them behind the live calls' jobs: in
-        one pass of up to four windows, a call hanging up held a decoder for seconds while every
-        live call waited (measured: 4 calls ending together, lag 4 -> 12-14 s in each)."""
+        committed audio, one job per stretch. A server queues them behind the live calls' jobs:
+        decoded as one pass of up to four encoder windows, a call hanging up held a decoder for
+        seconds while live calls' jobs waited (hang-ups come all day in a contact centre)."""
         first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
         now = self.tracks["agent"].end
         return [Job(True, now, first, energies, masks, {}, {}, (), (part,), (), (rev,))
