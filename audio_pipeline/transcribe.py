@@ -209,7 +209,7 @@ class WhisperTranscriber:
                  if any(s.start - 0.2 < b / sample_rate and a / sample_rate < s.end + 0.2 for s in looping)]
         later: list[AsrSegment] = []
         if not loops:
-            spans = [g for a, b in timeline.merge(again) for g in timeline.gaps(ctx, a, b)]
+            spans = _outside(again, ctx)
             later = [AsrSegment(a, b, "", (), compression_ratio=max(s.compression_ratio for s in looping))
                      for a, b in spans]
             own_speech = without_spans(own_speech, spans) if own_speech is not None else None
@@ -219,8 +219,7 @@ class WhisperTranscriber:
             kept = self._rewrite_stretched(samples, sample_rate, kept, regions, own_speech)
         # decoded again with the context in front, a stretch fails as it did the first time (measured:
         # a party's speech after the other party's context looped, and its retry got no words again)
-        again = [g for a, b in timeline.merge(again) for g in timeline.gaps(ctx, a, b)]
-        return sorted(kept + self._retry(samples, sample_rate, again) + later, key=lambda s: s.start)
+        return sorted(kept + self._retry(samples, sample_rate, _outside(again, ctx)) + later, key=lambda s: s.start)
 
     def _rewrite_stretched(self, samples: np.ndarray, sample_rate: int, segments: list[AsrSegment],
                            regions: Sequence[tuple[int, int]], own_speech: np.ndarray) -> list[AsrSegment]:
@@ -619,6 +618,12 @@ def replace_words(seg: AsrSegment, swaps: Mapping[int, Sequence[Word]]) -> AsrSe
 def _same_word(a: Word, b: Word) -> bool:
     """As local agreement compares words: normalised text, punctuation aside."""
     return normalise_text(a.text) == normalise_text(b.text)
+
+
+def _outside(spans: Sequence[tuple[float, float]], context: Sequence[tuple[float, float]]
+             ) -> list[tuple[float, float]]:
+    """`spans` merged, less the context spans (seconds)."""
+    return [g for a, b in timeline.merge(spans) for g in timeline.gaps(context, a, b)]
 
 
 def without_spans(own_speech: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:

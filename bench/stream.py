@@ -171,6 +171,13 @@ def quarters(lags: list[float]) -> tuple[list[float], list[float]]:
     return lags[q:2 * q] or [0.0], lags[-q:] or [0.0]
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (MB)."""
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 

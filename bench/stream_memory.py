@@ -23,7 +23,6 @@ import argparse
 import gc
 import itertools
 import json
-import os
 import sys
 import time
 import tracemalloc
@@ -62,12 +61,10 @@ class StandIn:
         return out
 
 
-def state_bytes() -> tuple[float, float]:
+def traced_mb() -> float:
     gc.collect()
     current, _ = tracemalloc.get_traced_memory()
-    page = os.sysconf("SC_PAGE_SIZE")
-    rss = int(Path("/proc/self/statm").read_text().split()[1]) * page
-    return current / 2 ** 20, rss / 2 ** 20
+    return current / 2 ** 20
 
 
 def main() -> None:
@@ -102,7 +99,7 @@ def main() -> None:
         monitor.feed(raw, decode_frame(raw, start, len(raw)))
         monitor.step()
         if monitor.stats.received >= next_at - 1e-6:
-            traced, rss = state_bytes()
+            traced, rss = traced_mb(), bench.rss_mb()
             n_words = sum(len(p.words) for t in monitor.tracks.values() for p in t.pieces)
             memo = len(getattr(service.embedder, "_memo", ()))
             rows.append({"minute": round(monitor.stats.received / 60, 1), "traced_mb": round(traced, 1),

@@ -36,9 +36,8 @@ RSS: list[float] = []                                 # the process's resident m
 def _sample_rss(stop: threading.Event) -> None:
     """Server, calls and replaying clients share this process: its RSS in each quarter of the run
     tells whether the calls' memory grows with their length."""
-    page = os.sysconf("SC_PAGE_SIZE") / 2 ** 20
     while not stop.wait(1.0):
-        RSS.append(int(Path("/proc/self/statm").read_text().split()[1]) * page)
+        RSS.append(bench.rss_mb())
 
 
 def _timed(owner, name: str, step: str) -> None:

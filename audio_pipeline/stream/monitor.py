@@ -634,16 +634,16 @@ class CallMonitor:
         if revisions:
             self._revised_span = (min(r.start for r in revisions), max(r.end for r in revisions))
         for rev, part, segs in zip(revisions, parts, segments):
-            words = self._to_call_time([s for s in segs if s.words], rev.start, energies[rev.role],
-                                       masks[rev.role], first)
+            words = self._to_call_time(segs, rev.start, energies[rev.role], masks[rev.role], first)
             self.tracks[rev.role].revised(rev.start, rev.end, words, self.opts.context_seconds)
             self.stats.revised_speech += _speech_seconds(part)
 
     def _to_call_time(self, segments: Sequence[AsrSegment], start: float, energy: ChannelEnergy, mask: np.ndarray,
                       first: float) -> list[AsrSegment]:
-        """A part's segments (its own time, 0 = call time `start`) through the offline guards (echo,
-        snapping to the channel's own speech) into call time."""
-        segments = clean_segments(_shift(segments, start - first), self.cfg.asr, energy)
+        """A part's worded segments (its own time, 0 = call time `start`) through the offline guards
+        (echo, snapping to the channel's own speech) into call time; a loop left for later has none."""
+        worded = [s for s in segments if s.words]
+        segments = clean_segments(_shift(worded, start - first), self.cfg.asr, energy)
         return _shift(snap_to_energy(segments, mask), first)
 
     def complete(self, job: "Job", segments: Sequence[list[AsrSegment]]) -> list[Alert]:
@@ -767,7 +767,7 @@ class CallMonitor:
         track.looped = hold is not None and not final
         self.stats.deferred_loops += track.looped
         # into the energy window's time base for the echo and snapping guards, then into call time
-        segments = self._to_call_time([s for s in segments if s.words], buf_start, energy, mask, first)
+        segments = self._to_call_time(segments, buf_start, energy, mask, first)
         words = after([w for s in segments for w in s.words], track.committed_until - 0.01)
         if track.looped:
             words = [w for w in words if (w.start + w.end) / 2 < hold]
