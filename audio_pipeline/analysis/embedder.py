@@ -89,7 +89,7 @@ class NumpyMiniLM:
         w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in w.items()}
         self._word = w["embeddings.word_embeddings.weight"]
         self._pos = w["embeddings.position_embeddings.weight"]
-        self._type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self._types = w["embeddings.token_type_embeddings.weight"]
         self._emb_g, self._emb_b = w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]
         self._layers = tuple(_load_layer(w, i) for i in range(int(cfg["num_hidden_layers"])))
 
@@ -107,19 +107,29 @@ class NumpyMiniLM:
         return out
 
     def _encode_batch(self, ids: list[list[int]]) -> np.ndarray:
+        pooled = self.pooled(ids)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def pooled(self, ids: Sequence[Sequence[int]], types: Sequence[Sequence[int]] | None = None,
+               layers: Sequence[_Layer] | None = None) -> np.ndarray:
+        """Mean of the last hidden states over each sequence's tokens (one padded batch). `types`:
+        segment ids of sentence pairs; `layers`: fine-tuned layers in place of the packaged ones
+        (phrasing/pairs.py), over this model's embeddings."""
         n, length = len(ids), max(len(x) for x in ids)
         tok = np.zeros((n, length), dtype=np.int64)
+        seg = np.zeros((n, length), dtype=np.int64)
         mask = np.zeros((n, length), dtype=np.float32)
         for i, row in enumerate(ids):
             tok[i, :len(row)] = row
             mask[i, :len(row)] = 1.0
-        x = self._word[tok] + self._pos[:length] + self._type0
+            if types is not None:
+                seg[i, :len(row)] = types[i]
+        x = self._word[tok] + self._pos[:length] + self._types[seg]
         x = _layer_norm(x, self._emb_g, self._emb_b, self._eps)
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]  # padded keys get no attention
-        for layer in self._layers:
+        for layer in layers or self._layers:
             x = self._block(x, bias, layer)
-        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
 
     def _block(self, x: np.ndarray, bias: np.ndarray, p: _Layer) -> np.ndarray:
         n, length, h = x.shape

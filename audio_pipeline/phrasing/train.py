@@ -36,6 +36,7 @@ CHAR_FEATURES = 30_000
 CONTEXTLESS_SHARE = 0.2
 SEED = 20261129
 # finding type -> head whose probability decides it
+PAIRS = Path(__file__).parent / "weights"
 DECIDING = {"agent": ("empathy", "dismissive", "sympathy"), "customer": ("distress",)}
 
 
@@ -181,18 +182,50 @@ def _figures(prob: np.ndarray, y: np.ndarray, names: Sequence[str], limits: dict
     return out
 
 
-def train_side(m: Matrix, speaker: str, kind: str, c: float) -> tuple[SpeakerHead, dict, dict[str, dict[str, float]]]:
+def calibrate(oof: np.ndarray, y: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Platt slope and offset per head fitted on `rows`, and the calibrated probabilities of all."""
+    cal = [platt(oof[rows, i], y[rows, i]) for i in range(y.shape[1])]
+    a, b = np.array([p[0] for p in cal], np.float32), np.array([p[1] for p in cal], np.float32)
+    return a, b, 1.0 / (1.0 + np.exp(-(a * oof + b)))
+
+
+def blend(prob: np.ndarray, m: Matrix, speaker: str, pairs: tuple[list[str], np.ndarray, dict]
+          ) -> tuple[np.ndarray, dict, dict]:
+    """The head's out-of-fold probabilities averaged with the pair model's (calibrated here on its
+    own out-of-fold logits) on the rows it scored; the head alone elsewhere (context-free copies).
+    Returns the blend, the pair reference for the head's header, and each model's figures alone."""
+    ids, logits, header = pairs
+    where = {k: n for n, k in enumerate(ids)}
+    have = np.array([str(k) in where for k in m.ids])
+    pair_oof = np.zeros(prob.shape, np.float32)
+    pair_oof[have] = logits[[where[str(k)] for k in m.ids[have]]]
+    a, b, pair_prob = calibrate(pair_oof, m.y, have)
+    mixed = np.where(have[:, None], (prob + pair_prob) / 2, prob)
+    text = have & (m.variants == "text")
+    shown = DECIDING[speaker] + (("wants_empathy",) if speaker == "customer" else ())
+    alone = {name: {h: round(prf(p[text, i] >= best_threshold(p[text, i], m.y[text, i]), m.y[text, i])[2], 3)
+                    for i, h in enumerate(heads(speaker)) if h in shown}
+             for name, p in (("head", prob), ("pairs", pair_prob), ("mean", mixed))}
+    ref = {"file": header["file"], "digest": header["digest"], "heads": list(heads(speaker)),
+           "cal_a": a.tolist(), "cal_b": b.tolist()}
+    return mixed, ref, alone
+
+
+def train_side(m: Matrix, speaker: str, kind: str, c: float, pairs=None
+               ) -> tuple[SpeakerHead, dict, dict[str, dict[str, float]]]:
     """Out-of-fold scores -> Platt calibration and thresholds (fitted on the real rows: text and
     ASR, not the context-free copies) -> the final head on everything. Also returns the calibrated
-    out-of-fold probabilities of the text rows by example id (missed empathy is chosen on them)."""
+    out-of-fold probabilities of the text rows by example id (missed empathy is chosen on them).
+    With that speaker's `pairs`, thresholds are chosen on the mean with the pair model."""
     names = heads(speaker)
     oof = out_of_fold(m, kind, c)
     real = m.variants != "noctx"
-    cal = [platt(oof[real, i], m.y[real, i]) for i in range(len(names))]
-    a, b = np.array([p[0] for p in cal], np.float32), np.array([p[1] for p in cal], np.float32)
-    prob = 1.0 / (1.0 + np.exp(-(a * oof + b)))
+    a, b, prob = calibrate(oof, m.y, real)
+    report: dict = {"rows": int(real.sum())}
+    if pairs is not None:
+        prob, report["pairs"], report["alone"] = blend(prob, m, speaker, pairs)
     limits = {h: best_threshold(prob[real, names.index(h)], m.y[real, names.index(h)]) for h in DECIDING[speaker]}
-    report: dict = {"rows": int(real.sum()), "thresholds": limits}
+    report["thresholds"] = limits
     for variant in ("text", "asr", "noctx"):
         rows = m.variants == variant
         if rows.any():
@@ -252,6 +285,21 @@ def choose_missed(dev: Sequence[corpus.Example], probs: dict[str, dict[str, floa
             "distress_and_kind": dict(zip(("P", "R", "F1"), (round(v, 3) for v in old)))}
 
 
+def pair_scores(path: Path) -> tuple[list[str], np.ndarray, dict] | None:
+    """(ids, out-of-fold logits, header) of the pair model, if it was trained."""
+    if not path.is_file():
+        log.info("no pair model at %s: the head alone (make train-phrasing-pairs to add it)", path)
+        return None
+    from .pairs import out_of_fold as pair_out_of_fold
+
+    ids, logits = pair_out_of_fold(path)
+    with np.load(path) as z:
+        header = json.loads(bytes(z["header"]).decode())
+    if np.isnan(logits).any():
+        raise SystemExit(f"error: {path} was trained without out-of-fold scores (--folds 0): retrain it")
+    return ids, logits, dict(header, file=path.name)
+
+
 def model_card(meta: dict, counts: dict[str, int]) -> str:
     """The card beside the weights: data, figures, date, how to retrain."""
     lines = ["# Phrasing head — model card", "",
@@ -277,6 +325,15 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
             for head, f in rep.get(variant, {}).items():
                 lines.append(f"| {head} | {variant} | {f['support']} | {f['P']:.3f} | {f['R']:.3f} | {f['F1']:.3f} |")
         lines += ["", "thresholds: " + ", ".join(f"{k} {v}" for k, v in rep["thresholds"].items()), ""]
+        if "alone" in rep:
+            lines += [f"The {speaker} probabilities are the mean of this head's and the pair model's "
+                      f"(`{rep['pairs']['file']}`, {rep['pairs']['digest']}: MiniLM fine-tuned on the dev {speaker} lines, "
+                      "each read with the turn before it; its out-of-fold scores from author folds). "
+                      "Best F1 of each on the text rows, out-of-fold:", "",
+                      "| | " + " | ".join(rep["alone"]["head"]) + " |", "|---|" + "---|" * len(rep["alone"]["head"])]
+            lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in figs.values()) + " |"
+                      for name, figs in rep["alone"].items()]
+            lines.append("")
     missed = meta["cv"]["missed_empathy"]
     w, k = missed["wants_empathy"], missed["distress_and_kind"]
     lines += ["### missed empathy (derived per dialogue, as bench/phrasing_eval.py scores it)", "",
@@ -304,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-ngrams", action="store_true", help="embeddings and lexicon cues only")
     ap.add_argument("--batches", help="comma list: train on these dev batches only (encoder comparisons)")
     ap.add_argument("--report", type=Path, help="write the cross-validated figures here (JSON)")
+    ap.add_argument("--pairs", type=Path, default=PAIRS, help="folder of the fine-tuned pair models to average "
+                    "with, phrasing-pairs-SPEAKER.npz (make train-phrasing-pairs; their out-of-fold scores calibrate the blend)")
+    ap.add_argument("--no-pairs", action="store_true", help="the head alone")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from ..analysis.embedder import load_embedder, encoder_identity
@@ -320,8 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ngrams = [] if args.no_ngrams else fit_ngrams(dev)
     sides, report, probs = {}, {}, {}
     for speaker in ("agent", "customer"):
+        pairs = None if args.no_pairs else pair_scores(args.pairs / f"phrasing-pairs-{speaker}.npz")
         m = matrix(dev, vectors, speaker, ngrams)
-        sides[speaker], report[speaker], side_probs = train_side(m, speaker, args.head, args.C)
+        sides[speaker], report[speaker], side_probs = train_side(m, speaker, args.head, args.C, pairs)
         probs.update(side_probs)
         log.info("%s: %s", speaker, json.dumps(report[speaker]))
     report["missed_empathy"] = choose_missed(dev, probs, report["customer"]["thresholds"]["distress"])
@@ -333,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .ngrams import NgramVectorizer
 
     model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta,
-                          tuple(NgramVectorizer.from_sklearn(v) for v in ngrams))
+                          tuple(NgramVectorizer.from_sklearn(v) for v in ngrams),
+                          {s: r["pairs"] for s, r in report.items() if "pairs" in r} or None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     counts = {v: sum(1 for ex in dev if ex.variant == v) for v in ("text", "asr")}
