@@ -46,6 +46,7 @@ clean:
 train-phrasing: setup
 	$(BIN)/python -m audio_pipeline.phrasing.train
 
-# the fine-tuned pair model the head averages with (~50 min on 2 cores); run train-phrasing after it
+# the fine-tuned pair model the head averages with for agent lines (~45 min on 2 cores); run
+# train-phrasing after it (its calibration reads the pair model's out-of-fold scores)
 train-phrasing-pairs: setup
 	$(BIN)/python -m audio_pipeline.phrasing.finetune

@@ -343,6 +343,7 @@ def model_card(meta: dict, counts: dict[str, int]) -> str:
               f"F1 {w['F1']:.3f}. Deciding it instead by distress >= the distress threshold with the likeliest "
               f"kind one that wants empathy: P {k['P']:.3f} / R {k['R']:.3f} / F1 {k['F1']:.3f}.", ""]
     lines += ["## Retrain", "", "Add dialogues to a dev batch of data/phrasing (see its README), run "
+              "`make train-phrasing-pairs` (the fine-tuned pair model, ~45 min on 2 cores) and then "
               "`make train-phrasing`, copy the printed thresholds into configs/default.yaml (`empathy:`), "
               "and score the test split once with `bench/phrasing_eval.py --split test` to report."]
     return "\n".join(lines) + "\n"
