@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from phrasing_eval import DATA, log_test_scoring, score_dialogue  # noqa: E402
+from phrasing_eval import DATA, log_test_scoring, model_record, score_dialogue  # noqa: E402
 
 from audio_pipeline.config import load_config  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
@@ -95,7 +95,9 @@ def main() -> int:
     for k, t in tallies.items():
         print(f"{k:16}{t.precision:7.3f}{t.recall:7.3f}{t.f1:7.3f}   {t.tp}/{t.fp}/{t.fn}")
     if args.split == "test":
-        log_test_scoring({"note": args.note, "split": "test", "method": args.method, "variant": "stereo-audio",
+        model = reviewer.language().model if args.method == "model" else None
+        log_test_scoring({"note": args.note, "model_meta": model_record(model), "split": "test",
+                          "method": args.method, "variant": "stereo-audio",
                           "dialogues": len(chosen), "rows": rows})
     return 0
 

@@ -132,9 +132,17 @@ def main() -> int:
     for t in EMPATHY_CATEGORIES:
         print(f"{t:16}" + "".join(f"{confusion.get((t, p), 0):7d}" for p in EMPATHY_CATEGORIES))
     if args.split == "test":
-        meta = {k: v for k, v in model.meta.items() if k != "cv"} if model else None
+        meta = model_record(model)
         log_test_scoring({"note": args.note, "model_meta": meta, **result})
     return 0
+
+
+def model_record(model) -> dict | None:
+    """What a test scoring logs about the model: its training metadata and the pair models' digests."""
+    if model is None:
+        return None
+    meta = {k: v for k, v in model.meta.items() if k != "cv"}
+    return meta | {"pairs": {s: ref["digest"] for s, ref in (model.pair_refs or {}).items()}}
 
 
 def log_test_scoring(entry: dict) -> None:
