@@ -46,7 +46,8 @@ clean:
 train-phrasing: setup
 	$(BIN)/python -m audio_pipeline.phrasing.train
 
-# the fine-tuned pair model the head averages with for agent lines (~45 min on 2 cores); run
-# train-phrasing after it (its calibration reads the pair model's out-of-fold scores)
+# the fine-tuned pair models the head averages with, agent and customer lines (~45 min each on 2
+# cores); run train-phrasing after them (its calibration reads their out-of-fold scores)
 train-phrasing-pairs: setup
-	$(BIN)/python -m audio_pipeline.phrasing.finetune
+	$(BIN)/python -m audio_pipeline.phrasing.finetune --speaker agent
+	$(BIN)/python -m audio_pipeline.phrasing.finetune --speaker customer

@@ -320,6 +320,10 @@ def test_shipped_head_averages_with_its_pair_model(shipped):
         np.testing.assert_allclose(both[h], (head[h] + paired[h]) / 2, atol=1e-6)
     assert paired["empathy"][0] > 0.5 > paired["empathy"][1]
     assert paired["dismissive"][1] > 0.5 > paired["dismissive"][0]
+    worried = model.pair_probabilities("customer", model.pairs["customer"].logits(
+        ["I'm terrified they'll take the house, I can't sleep.", "Yes, it's 14 Mill Lane."],
+        [["Is there anything else?"], ["Can I take the first line of your address?"]]))
+    assert worried["wants_empathy"][0] > 0.5 > worried["wants_empathy"][1]
 
 
 def test_pair_model_for_other_weights_is_refused(shipped):
