@@ -17,6 +17,9 @@ class Memo:
         self._memo: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._memo)
+
     def rows(self, keys: Sequence[Hashable], compute: Callable[[list], np.ndarray]) -> list[np.ndarray]:
         with self._lock:
             missing = list(dict.fromkeys(k for k in keys if k not in self._memo))

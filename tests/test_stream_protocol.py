@@ -122,6 +122,7 @@ def test_embedding_memo_encodes_each_sentence_once():
     memo.encode(["dddd", "eeeee"])                      # evicts the least recently used
     memo.encode(["a"])
     assert calls[-1] == ["a"] and memo.name == "fake"
+    assert len(memo._memo) == 3                        # bounded; bench/stream_memory.py reports it
 
 
 def cli(*args):

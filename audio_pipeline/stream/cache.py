@@ -14,7 +14,7 @@ class CachedEmbedder:
     """`Embedder` with an LRU of sentence vectors (shared by every call of a server)."""
 
     def __init__(self, inner: Embedder, size: int = 20000):
-        self.inner, self.size = inner, size
+        self.inner = inner
         self.name = getattr(inner, "name", None)  # exemplar caches key on the model, not the wrapper
         self.identity = getattr(inner, "identity", None)   # a phrasing head checks its encoder by this
         self._memo = Memo(size)
