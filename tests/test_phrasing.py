@@ -338,7 +338,7 @@ def test_numpy_pair_model_equals_torch(shipped):
     import torch
 
     from audio_pipeline.analysis.embedder import _torchaudio_without_extension
-    from audio_pipeline.models import find_sentence_model
+    from audio_pipeline.models import find_phrasing_model, find_phrasing_pairs, find_sentence_model
     from audio_pipeline.phrasing.pairs import layer_weights
 
     _torchaudio_without_extension()
@@ -346,8 +346,6 @@ def test_numpy_pair_model_equals_torch(shipped):
 
     _, model = shipped
     bert = BertModel.from_pretrained(str(find_sentence_model()), add_pooling_layer=False).eval()
-    from audio_pipeline.models import find_phrasing_model, find_phrasing_pairs
-
     data = np.load(find_phrasing_pairs(find_phrasing_model(), model.pair_refs)["agent"])
     state = {k.removeprefix("encoder."): torch.from_numpy(v) for k, v in layer_weights(data).items()}
     bert.encoder.load_state_dict(state)

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import corpus
 from .labels import heads, targets
+from .model import save_weights
 from .pairs import FORMAT, context_text, quantize, tokenizer
 from .train import SEED
 
@@ -176,13 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="train on this many rows only (a timing trial)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    import torch
     from sklearn.model_selection import GroupKFold
 
     from ..analysis.embedder import encoder_identity, load_embedder
     from ..models import find_sentence_model
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model_dir = find_sentence_model()
     split = corpus.split_of(args.data)
     dev = [ex for ex in corpus.load(args.data) if split.get(ex.batch) == "dev"]
@@ -203,17 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     net = fit(model_dir, enc, y, args.epochs, "all of dev")
     arrays = export(net)
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in arrays.values())).hexdigest()[:16]
-    header = {"format": FORMAT, "encoder": encoder_identity(load_embedder(model_dir)), "speaker": args.speaker, "heads": list(names), "digest": digest,
-              "epochs": args.epochs, "folds": args.folds, "rows": len(rows),
-              "batches": sorted(set(groups)), "trained": time.strftime("%Y-%m-%d")}
+    header = {"format": FORMAT, "encoder": encoder_identity(load_embedder(model_dir)), "speaker": args.speaker,
+              "heads": list(names), "digest": digest, "epochs": args.epochs, "folds": args.folds,
+              "rows": len(rows), "batches": sorted(set(groups)), "trained": time.strftime("%Y-%m-%d")}
     arrays["oof.ids"] = np.frombuffer(json.dumps([ex.id for ex in rows]).encode(), np.uint8)
     arrays["oof.logits"] = oof.astype(np.float16)
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    tmp.replace(out)
+    save_weights(out, arrays, header)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -103,15 +103,21 @@ class PhrasingModel:
                   "heads": {s: list(side.heads) for s, side in self.sides.items()}}
         for i, v in enumerate(self.ngrams):
             arrays.update(v.to_arrays(f"ngrams{i}"))
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(path)
+        save_weights(path, arrays, header)
 
 
 class PhrasingModelError(ValueError):
     """The head file is missing, unreadable or was trained for another encoder."""
+
+
+def save_weights(path: Path, arrays: dict[str, np.ndarray], header: dict) -> None:
+    """arrays and a JSON header as one compressed npz, written atomically."""
+    arrays = {**arrays, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    tmp.replace(path)
 
 
 def open_weights(path: Path, fmt: str, what: str, error: type[ValueError]) -> tuple[object, dict]:

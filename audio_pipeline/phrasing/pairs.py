@@ -111,7 +111,11 @@ def layer_weights(data) -> dict[str, np.ndarray]:
     return weights
 
 
-def out_of_fold(path: Path) -> tuple[list[str], np.ndarray]:
-    """The example ids and out-of-fold logits stored with the weights (training reads these)."""
-    with np.load(path) as data:
-        return json.loads(bytes(data["oof.ids"]).decode()), data["oof.logits"].astype(np.float32)
+def out_of_fold(path: Path) -> tuple[list[str], np.ndarray, dict]:
+    """The example ids and out-of-fold logits stored with the weights, and their header (training
+    reads these)."""
+    from .model import open_weights
+
+    data, header = open_weights(path, FORMAT, "phrasing pair model", PairModelError)
+    with data:
+        return json.loads(bytes(data["oof.ids"]).decode()), data["oof.logits"].astype(np.float32), header

@@ -35,8 +35,8 @@ CHAR_NGRAMS = (3, 5)
 CHAR_FEATURES = 30_000
 CONTEXTLESS_SHARE = 0.2
 SEED = 20261129
-# finding type -> head whose probability decides it
 PAIRS = Path(__file__).parent / "weights"
+# finding type -> head whose probability decides it
 DECIDING = {"agent": ("empathy", "dismissive", "sympathy"), "customer": ("distress",)}
 
 
@@ -292,9 +292,7 @@ def pair_scores(path: Path) -> tuple[list[str], np.ndarray, dict] | None:
         return None
     from .pairs import out_of_fold as pair_out_of_fold
 
-    ids, logits = pair_out_of_fold(path)
-    with np.load(path) as z:
-        header = json.loads(bytes(z["header"]).decode())
+    ids, logits, header = pair_out_of_fold(path)
     if np.isnan(logits).any():
         raise SystemExit(f"error: {path} was trained without out-of-fold scores (--folds 0): retrain it")
     return ids, logits, dict(header, file=path.name)
@@ -397,7 +395,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = PhrasingModel(encoder_identity(embedder), sides["agent"].layers[0][0].shape[0], sides, meta,
                           tuple(NgramVectorizer.from_sklearn(v) for v in ngrams),
                           {s: r["pairs"] for s, r in report.items() if "pairs" in r} or None)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     counts = {v: sum(1 for ex in dev if ex.variant == v) for v in ("text", "asr")}
     (args.out.parent / "MODEL_CARD.md").write_text(model_card(meta, counts), encoding="utf-8")
