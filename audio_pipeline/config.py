@@ -211,6 +211,7 @@ class StreamOptions:
     lag_max: float
     max_buffer: float
     voice_done: float
+    hold_open: float
     trim_after: float
     context_seconds: float
     revise_speech: float

@@ -48,6 +48,7 @@ RULES: dict[str, tuple] = {
     "batch.worker_memory_gb": ("range", 0.0, None),
     "stream.trim_after": ("range", 1.0, None),
     "stream.voice_done": ("range", 0.3, None),
+    "stream.hold_open": ("range", 0.0, None),
     "stream.context_seconds": ("range", 0.0, 25.0),
     "stream.revise_speech": ("range", 0.0, 25.0),
     "stream.revise_max": ("range", 0.0, None),
@@ -140,3 +141,8 @@ def _check_relations(data: Mapping[str, Any]) -> None:
     if isinstance(dia.get("min_speakers"), int) and isinstance(dia.get("max_speakers"), int) \
             and dia["min_speakers"] > dia["max_speakers"]:
         raise ConfigValueError("setting 'diarization.min_speakers' is larger than 'diarization.max_speakers'")
+    st = data.get("stream", {})
+    if isinstance(st.get("hold_open"), (int, float)) and isinstance(st.get("max_buffer"), (int, float)) \
+            and st["hold_open"] > st["max_buffer"] / 2:
+        # a held region's buffer must never reach max_buffer, past which uncommitted audio is let go
+        raise ConfigValueError("setting 'stream.hold_open' is more than half of 'stream.max_buffer'")

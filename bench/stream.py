@@ -1,13 +1,14 @@
 """Live monitoring, measured: labelled calls replayed through a real server on 127.0.0.1.
 
     python bench/stream.py [DIR ...] [--speeds 1,4] [--concurrent 1,2,4] [--minutes 2] [--json OUT]
-    python bench/stream.py --policy [DIR ...]     # 0. only: the policy's own delay, CPU time excluded
+    python bench/stream.py --policy [--busy] [DIR ...]  # 0. only: the policy's own delay, CPU time excluded
 
 0. Policy latency (--policy): each call is fed to a CallMonitor in 0.25 s steps with no clock, every
    step decoding when due; an alert's latency is the audio heard when it was decided minus the
    moment below. This is the delay of the streaming policy itself (local agreement, settling) on a
    machine fast enough to keep up; the wall-clock figures add queueing and decoding time. Also the
    WER of those streamed reviews and of the offline reviews of the same files (no clock either).
+   --busy: each call decoded as a loaded server decodes it (other calls always waiting for a decoder).
 
 1. Latency: each labelled call (DIR holds NAME.wav/.flac + NAME.truth.json; default samples/) is
    replayed at each speed, one call at a time, with a subscriber on /v1/events. For every truth event
@@ -201,7 +202,7 @@ def findings_f1(streamed: dict, offline: dict) -> Tally:
     return tally
 
 
-def policy_latency(truths: dict, cfg) -> dict:
+def policy_latency(truths: dict, cfg, busy: bool = False) -> dict:
     from audio_pipeline.stream.monitor import CallMonitor
     from audio_pipeline.stream.client import feed_recording, load_call
     from audio_pipeline.stream.protocol import StartMessage
@@ -220,6 +221,7 @@ def policy_latency(truths: dict, cfg) -> dict:
         call = load_call(p.parent / truth["audio"])
         start = StartMessage(p.stem, None, call.sample_rate, "pcm16", 2, ("agent", "customer"))
         monitor = CallMonitor(start, cfg, service.transcriber, service.lexicon, service.embedder, service.phrasing)
+        monitor.spare = not busy  # busy: as a loaded server runs it, other calls always waiting
         alerts = [a.to_json() for a in feed_recording(monitor, call, 0.25)]
         review, late, summary = monitor.finish(True)
         streamed.append(review_to_dict(review))
@@ -238,7 +240,7 @@ def policy_latency(truths: dict, cfg) -> dict:
                 lat.setdefault(trig[0], []).append(found[1])
         st = monitor.stats
         print(f"policy {p.name}: {st.decodes} passes for {st.received:.0f} s, {st.decoded_audio:.0f} s decoded "
-              f"({st.decoded_audio / max(st.received, 1e-9):.1f}x the call); second pass: {st.revised_speech:.0f} s of "
+              f"({st.decoded_audio / max(st.received, 1e-9):.1f}x the call, {st.heard:.0f} s heard); second pass: {st.revised_speech:.0f} s of "
               f"speech ({st.revised_speech / max(st.received, 1e-9):.1f}x)", file=sys.stderr)
     out: dict = {k: {"n": len(v), "p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2), "max": round(max(v), 2),
                      "missed": missed.get(k, 0), "false": extra.get(k, 0)} for k, v in sorted(lat.items())}
@@ -275,6 +277,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--policy", action="store_true", help="only the policy latency (no server, no clock)")
+    ap.add_argument("--busy", action="store_true",
+                    help="with --policy: decode as a loaded server does (another call always waiting)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration override, e.g. stream.context_seconds=0 (repeatable)")
     args = ap.parse_args()
@@ -289,7 +293,7 @@ def main() -> None:
     cfg = load_config(overrides=parse_overrides(args.set))
     if args.policy:
         truths = {p: json.loads(p.read_text()) for d in args.dirs for p in sorted(d.glob("*.truth.json"))}
-        report = {"calls": [p.name for p in truths], "policy_latency": policy_latency(truths, cfg)}
+        report = {"calls": [p.name for p in truths], "policy_latency": policy_latency(truths, cfg, args.busy)}
         print(json.dumps(report, indent=1))
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))

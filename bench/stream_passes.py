@@ -31,6 +31,8 @@ import stream as bench  # noqa: E402  (bench/stream.py: the server and the repla
 
 EVENTS: list[tuple[str, float, float, float]] = []   # (step, start, end, speech heard by a pass)
 RSS: list[float] = []                                 # the process's resident memory (MB), once a second
+PASS_THREADS: dict[float, int] = {}                   # a pass's start -> the thread that ran it
+DECODES: list[tuple[int, float, float, bool, float]] = []  # Whisper decodes: (thread, start, end, retry, audio s)
 
 
 def _sample_rss(stop: threading.Event) -> None:
@@ -48,9 +50,35 @@ def _timed(owner, name: str, step: str) -> None:
         out = inner(*args, **kwargs)
         heard = sum(p.heard for p in args[1]) if step == "pass" else 0.0
         EVENTS.append((step, t0, time.monotonic(), heard))
+        if step == "pass":
+            PASS_THREADS[t0] = threading.get_ident()
         return out
 
     setattr(owner, name, wrapper)
+
+
+def _traced_decodes(transcriber_cls) -> None:
+    """Every Whisper decode inside a pass (its first, a looping or unheard stretch's retry, a
+    stretched word's rewrite): what makes the slowest passes slow."""
+    inner = transcriber_cls._decode
+
+    def wrapper(self, audio, retry=False):
+        t0 = time.monotonic()
+        out = inner(self, audio, retry)
+        DECODES.append((threading.get_ident(), t0, time.monotonic(), retry, len(audio) / 16000))
+        return out
+
+    transcriber_cls._decode = wrapper
+
+
+def slowest(passes: list, n: int = 8) -> None:
+    """The n slowest passes, each with its Whisper decodes in order: audio seconds, r = a retry
+    (loop or unheard speech, no repeated 3-grams), and the decode's time."""
+    for _, a, b, h in sorted(passes, key=lambda e: e[1] - e[2])[:n]:
+        tid = PASS_THREADS.get(a)
+        inside = [d for d in DECODES if d[0] == tid and a <= d[1] and d[2] <= b + 0.01]
+        steps = " ".join(f"{'r' if r else ''}{s:.0f}s:{t1 - t0:.1f}" for _, t0, t1, r, s in inside)
+        print(f"  pass {b - a:.1f} s, heard {h:.0f} s: {len(inside)} decodes [{steps}]")
 
 
 def busy_share(step: str, t0: float, t1: float) -> dict[int, float]:
@@ -86,6 +114,8 @@ def main() -> None:
     _timed(server, "transcribe_parts", "pass")
     _timed(monitor.CallMonitor, "prepare", "prepare")
     _timed(monitor.CallMonitor, "complete", "complete")
+    from audio_pipeline.transcribe import WhisperTranscriber
+    _traced_decodes(WhisperTranscriber)
     cfg = load_config(overrides=parse_overrides(args.set))
     _, srv, base = bench.start_server(cfg, Path(tempfile.mkdtemp()))
     from audio_pipeline.stream.client import load_call
@@ -110,6 +140,8 @@ def main() -> None:
     print(f"looping stretches left for a later decode: {sum(r.get('deferred_loops', 0) for r in results.values())}")
     passes = [e for e in EVENTS if e[0] == "pass"]
     worst(lags, t0s, passes)
+    print("slowest passes:")
+    slowest(passes)
     jobs = sum(1 for e in EVENTS if e[0] == "complete")
     t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
     dur = np.array([b - a for _, a, b, _ in passes])

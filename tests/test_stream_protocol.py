@@ -157,6 +157,8 @@ def test_stream_settings_are_checked_but_not_part_of_the_review_fingerprint(cfg)
     assert load_config(overrides={"stream.decode_interval": 2.0}).fingerprint() == cfg.fingerprint()
     with pytest.raises(ConfigError):
         load_config(overrides={"stream.decode_intervall": 2.0})
+    with pytest.raises(ConfigError, match="hold_open"):  # a held region must never fill the buffer
+        load_config(overrides={"stream.hold_open": 12.0})
 
 
 def test_context_keeps_the_latest_worded_speech_only():
@@ -429,6 +431,41 @@ def test_a_part_with_none_of_its_partys_speech_carries_no_context():
     own[int(2 / FRAME):int(3 / FRAME)] = True                        # the agent talks at 12-13 s
     assert len(_part(snap, own, 10.0, track, True).context) == 3 * SR
     assert len(_part(snap, own, 10.0, track, False).context) == 0    # behind: no context at all
+
+
+def test_while_others_wait_an_open_region_is_decoded_once_it_closes():
+    """A loaded server (another call waiting for a decoder) leaves a young open region out of the
+    decode: each decode of it would be redone at the next. The closed speech before it is decoded;
+    a channel holding only an open region is not decoded at all, yet counts as heard (its own-speech
+    runs stand for it); an open region older than `stream.hold_open` is decoded as before."""
+    import threading
+
+    from audio_pipeline.config import load_config
+    from audio_pipeline.stream.monitor import _HELD, SR, CallMonitor, Track, _part
+    from audio_pipeline.transcribe import FRAME
+
+    m = CallMonitor.__new__(CallMonitor)  # pure state: the plan step, models not needed
+    m.cfg = load_config()
+    m.opts = m.cfg.stream
+    closed, young, old = (1 * SR, 3 * SR), (7 * SR, 10 * SR), (2 * SR, 10 * SR)
+
+    def plan(regions, hold):
+        m._speech_regions = lambda samples: list(regions)
+        track = Track("agent", threading.Lock())
+        snap = (0.0, np.zeros(10 * SR, np.float32))
+        return m._plan(track, snap, False, hold), track, snap
+
+    p, track, _ = plan([closed, young], hold=False)
+    assert p == (3.0, 7.0) and track.regions == (closed, young)
+    p, track, snap = plan([closed, young], hold=True)
+    assert p == (3.0, 7.0) and track.regions == (closed,) and track.decoded_to == 10.0
+    own = np.ones(int(10 / FRAME), bool)
+    part = _part(snap, own, 0.0, track, True)
+    assert part.own[:int(7 / FRAME)].all() and not part.own[int(7 / FRAME):].any()  # nothing there to recover
+    p, track, _ = plan([young], hold=True)
+    assert p == _HELD and track.decoded_to == 10.0
+    p, track, _ = plan([old], hold=True)
+    assert p == (None, 2.0) and track.regions == (old,) and track.held_from is None
 
 
 def test_context_is_never_decoded_again(cfg):

@@ -57,6 +57,7 @@ PHRASING = ("empathy", "dismissive", "sympathy", "customer_distress", "missed_em
 OWN_LINE = ("empathy", "dismissive", "sympathy", "customer_distress")   # decided on one party's line
 _CLOSED_MARGIN = 0.25     # a VAD region ending this far before the buffer end has been closed by silence
 _KEEP_SILENCE = 1.0       # seconds of a wordless buffer kept: speech may be starting in it
+_HELD = "held"             # a plan: the channel's only speech is an open region left for when it closes
 _UNHEARD_ONSET = 0.4      # speech this fresh may not be a VAD region yet (Silero's minimum is 0.25 s)
 _SPEECH_RUN = 5           # frames (50 ms) of own speech that end a silence
 _TRIM_PAUSE = 0.12        # a pause between words this long is a safe place to cut a buffer
@@ -106,6 +107,7 @@ class StreamStats:
     deferred_loops: int = 0          # looping stretches left for the channel's next decode (others waited)
     coarse_steps: int = 0
     decoded_audio: float = 0.0       # audio seconds sent to Whisper by the first pass, re-decodes included
+    heard: float = 0.0               # of it, what Whisper heard (speech regions and context; see Part.heard)
     revised_speech: float = 0.0      # speech (VAD regions) the second pass decoded again
 
     @property
@@ -132,6 +134,7 @@ class Track:
         self.context = np.zeros(0, dtype=np.float32)  # the party's latest committed speech (see `trim`)
         self.regions: tuple[tuple[int, int], ...] = ()  # speech regions (samples) of the buffer at its last plan
         self.looped = False                         # its last decode looped and was left for this one
+        self.held_from: float | None = None         # call time of an open region its next decode leaves out
         # second pass: committed audio not yet decoded again as one stretch, and the speech before it
         self.revise_max = revise_max
         self.unrevised: tuple[float, np.ndarray] = (0.0, np.zeros(0, dtype=np.float32))
@@ -436,6 +439,8 @@ def _part(snap: tuple[float, np.ndarray], mask: np.ndarray, first: float, track:
     n = len(buffer) // HOP
     regions = tuple((lo, min(hi, n * HOP)) for lo, hi in track.regions if lo < n * HOP)
     own = _buffer_mask(snap, mask, first)
+    if track.held_from is not None:  # left out: no speech there for the pass to find unheard
+        own[max(0, int(round((track.held_from - buf_start) / FRAME))):] = False
     # context helps the party's own new speech only; in front of a part with none (the other
     # party's bleed), it led the next part in the pass into a loop (measured: a customer's first
     # 8 s got no words in four decodes running, behind the agent's context)
@@ -578,8 +583,10 @@ class CallMonitor:
         """Snapshot what a pass needs: each channel's undecided audio, its plan, the energies."""
         first, energies, masks = self.energy.snapshot(self.cfg.asr.crosstalk_margin_db)
         snaps = {r: self.tracks[r].audio for r in ROLES}
-        plans = {r: self._plan(self.tracks[r], snaps[r], final) for r in ROLES}
-        due = tuple(r for r in ROLES if plans[r] is not None)
+        # while other calls wait for a decoder, an open region is decoded once, when it closes
+        hold = not final and not self.spare and self.opts.hold_open > 0
+        plans = {r: self._plan(self.tracks[r], snaps[r], final, hold) for r in ROLES}
+        due = tuple(r for r in ROLES if plans[r] not in (None, _HELD))
         # context costs decoding time (its words are decoded again): only while keeping up (measured:
         # kept until the coarsest decoding, 4 calls no longer held and turn-taking alerts came later)
         context = self.decode_interval <= self.opts.decode_interval
@@ -587,7 +594,8 @@ class CallMonitor:
         loops = final or self.spare
         parts = tuple(_part(snaps[r], masks[r], first, self.tracks[r], context, loops) for r in due)
         now = self.tracks["agent"].end
-        for r in due:  # the speech about to be decoded already tells who talks when
+        for r in (r for r in ROLES if plans[r] is not None):  # the speech about to be decoded, or held,
+            # already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
         early = [] if final else self._early(now)
         # the second pass also costs decoding time: only while well ahead and the decoders have room
@@ -657,6 +665,7 @@ class CallMonitor:
         if job.due:
             self.stats.decodes += 1
             self.stats.decoded_audio += job.first_pass_seconds
+            self.stats.heard += sum(p.heard for p in job.parts[:len(job.parts) - n])
         self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
         self.energy.forget_before(min(min(t.buf_start, t.unrevised[0]) for t in self.tracks.values()))
         self._frontier = min(t.settled for t in self.tracks.values())
@@ -725,10 +734,12 @@ class CallMonitor:
         """Speech regions (samples) Whisper will decode: all of it when the VAD is off."""
         return self.transcriber.speech_regions(samples) if self.cfg.asr.vad_filter else [(0, len(samples))]
 
-    def _plan(self, track: Track, snap: tuple[float, np.ndarray], final: bool
-              ) -> tuple[float | None, float | None] | None:
+    def _plan(self, track: Track, snap: tuple[float, np.ndarray], final: bool, hold: bool = False
+              ) -> tuple[float | None, float | None] | str | None:
         """(end of the last closed speech region, start of the open one) in call time, or None when
-        this channel needs no decode now (silence, or nothing new since its last decode)."""
+        this channel needs no decode now (silence, or nothing new since its last decode). With
+        `hold`, an open region younger than `stream.hold_open` is left out of the decode (_HELD when
+        it is all the channel has): its own-speech runs stand for it until it closes."""
         buf_start, buffer = snap
         end = buf_start + len(buffer) / SR
         if len(buffer) < int(0.1 * SR):
@@ -753,6 +764,10 @@ class CallMonitor:
         if not final and not closed and buf_start + regions[-1][1] / SR <= track.decoded_to + 0.05:
             return None
         track.decoded_to = end
+        track.held_from = None
+        if hold and open_start is not None and end - open_start < self.opts.hold_open:
+            track.regions, track.held_from = tuple(closed), open_start
+            return (closed_end, open_start) if closed else _HELD
         return closed_end, open_start
 
     def _commit(self, track: Track, snap: tuple[float, np.ndarray], segments: list[AsrSegment],
