@@ -127,6 +127,7 @@ class EmpathyOptions:
     threshold_missed: float
     threshold_second_category: float
     turn_join: float
+    turn_read_wide: float
     similarity_empathy: float
     similarity_dismissive: float
     similarity_sympathy: float

@@ -49,6 +49,7 @@ RULES: dict[str, tuple] = {
     "stream.trim_after": ("range", 1.0, None),
     "stream.voice_done": ("range", 0.3, None),
     "stream.hold_open": ("range", 0.0, None),
+    "empathy.turn_read_wide": ("range", 0.0, 10.0),
     "stream.context_seconds": ("range", 0.0, 25.0),
     "stream.revise_speech": ("range", 0.0, 25.0),
     "stream.revise_max": ("range", 0.0, None),

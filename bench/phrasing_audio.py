@@ -4,7 +4,7 @@ scripts/phrasing_asr.py, wideband or telephone band), reviewed by the full pipel
 turn-taking, the phrasing model), and the review's findings are scored per turn against the
 labels, exactly as bench/phrasing_eval.py scores transcripts.
 
-    python bench/phrasing_audio.py --dialogues 30 [--split test] [--method model|exemplar]
+    python bench/phrasing_audio.py --dialogues 30 [--split test|dev] [--method model|exemplar] [--errors]
 
 Rendered calls are cached under bench/.data/phrasing_calls (with their turn times), so a second
 run with another method reviews the same audio. A scoring of the test split is logged like
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from phrasing_eval import DATA, log_test_scoring, model_record, score_dialogue  # noqa: E402
 
-from audio_pipeline.config import load_config  # noqa: E402
+from audio_pipeline.config import load_config, parse_overrides  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
 from audio_pipeline.phrasing import corpus  # noqa: E402
 
@@ -56,13 +56,39 @@ def render_call(dialogue: dict, out: Path) -> list[dict]:
     return turns
 
 
+def explain(review, turns: list[dict]) -> None:
+    """Dev only: each labelled line the review got wrong (agent rows and customer distress), with
+    what the review heard there: the utterances overlapping the line and the findings on it."""
+    kinds = {"dismissive": "dismissive", "sympathy": "sympathy", "customer_distress": "distress"}
+    for turn in turns:
+        here = {f.type for f in review.findings if turn["start"] - 0.01 <= (f.start + f.end) / 2 <= turn["end"] + 0.01}
+        labels = {lb.split(":", 1)[0] for lb in turn["labels"]} - {""}
+        want = {"empathy"} & labels | {k for k in ("dismissive", "sympathy") if k in labels}
+        if turn["speaker"] == "customer":
+            want = {"distress"} if labels else set()
+        got = {kinds.get(t, t) for t in here} & {"empathy", "dismissive", "sympathy", "distress"}
+        if want == got:
+            continue
+        heard = " | ".join(u.text for u in review.utterances
+                           if u.speaker == turn["speaker"] and u.end > turn["start"] and u.start < turn["end"])
+        print(f"  {turn['speaker']:8} want {sorted(want)} got {sorted(got)}\n    text : {turn['text']}\n"
+              f"    heard: {heard}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("dev", "test"), default="test")
     ap.add_argument("--dialogues", type=int, default=30)
     ap.add_argument("--method", choices=("model", "exemplar"), default="model")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override for a dev comparison (a test scoring uses the shipped settings)")
     ap.add_argument("--note", default="")
+    ap.add_argument("--errors", action="store_true", help="dev only: print each line the review got wrong")
     args = ap.parse_args()
+    if args.set and args.split == "test":
+        ap.error("--set is for dev comparisons: the test split is scored with the shipped settings only")
+    if args.errors and args.split == "test":
+        ap.error("--errors reads the lines one by one: dev split only (the test split is scored, never read)")
     from audio_pipeline.pipeline import Reviewer
 
     split = corpus.split_of(DATA)
@@ -70,7 +96,7 @@ def main() -> int:
     step = max(1, len(chosen) // args.dialogues)
     chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts
     CACHE.mkdir(parents=True, exist_ok=True)
-    cfg = load_config()
+    cfg = load_config(overrides=parse_overrides(args.set))
     cfg = replace(cfg, empathy=replace(cfg.empathy, model="auto" if args.method == "model" else "none"))
     reviewer = Reviewer(cfg, device="cpu")
     tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy")}
@@ -83,7 +109,11 @@ def main() -> int:
         turns = json.loads(meta.read_text())
         review = reviewer.review(wav)
         audio_s += review.audio.duration
-        score_dialogue(review.findings, [t for t in turns if t["speaker"] in ("agent", "customer")], tallies, confusion)
+        spoken = [t for t in turns if t["speaker"] in ("agent", "customer")]
+        score_dialogue(review.findings, spoken, tallies, confusion)
+        if args.errors:
+            print(f"{d['id']}:")
+            explain(review, spoken)
         print(f"\r{n}/{len(chosen)} calls", end="", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
     print(file=sys.stderr)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio_pipeline.analysis.empathy import analyze_empathy, embedder_for, load_lexicon  # noqa: E402
-from audio_pipeline.config import load_config  # noqa: E402
+from audio_pipeline.config import load_config, parse_overrides  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
 from audio_pipeline.language import load_phrasing_model  # noqa: E402
 from audio_pipeline.phrasing import corpus, moments as missed_moments  # noqa: E402
@@ -96,9 +96,14 @@ def main() -> int:
     ap.add_argument("--split", choices=("dev", "test"), default="dev")
     ap.add_argument("--method", choices=("model", "exemplar", "lexicon"), default="model")
     ap.add_argument("--variant", choices=("text", "asr"), default="text")
+    ap.add_argument("--every", type=int, default=1, help="dev only: every Nth dialogue (a quicker comparison)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override for a dev comparison (a test scoring uses the shipped settings)")
     ap.add_argument("--note", default="", help="why this scoring (logged with a test scoring)")
     args = ap.parse_args()
-    cfg = load_config().empathy
+    if args.set and args.split == "test":
+        ap.error("--set is for dev comparisons: the test split is scored with the shipped settings only")
+    cfg = load_config(overrides=parse_overrides(args.set)).empathy
     opts = replace(cfg, semantic=args.method != "lexicon", model="auto" if args.method == "model" else "none")
     lexicon = load_lexicon(opts.lexicon_path)
     embedder = embedder_for(opts)
@@ -107,6 +112,7 @@ def main() -> int:
     pattern = "batches/*/part-*.jsonl" if args.variant == "text" else "asr/*/part-*.jsonl"
     dialogues = [d for d in corpus.read_dialogues(DATA, pattern)
                  if split.get(d.get("batch", d["id"].split("-")[0])) == args.split]
+    dialogues = dialogues[::args.every if args.split == "dev" else 1]
     tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy")}
     confusion: Counter = Counter()
     started, n_utts = time.perf_counter(), 0

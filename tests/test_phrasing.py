@@ -155,6 +155,28 @@ def test_the_best_unit_is_the_evidence():
     assert m.sentence == (7, n) and m.confidence == 0.95
 
 
+def test_dismissive_and_pity_need_the_wider_reading_to_agree():
+    """A clause ASR cut off ("not when you mail it") reads blunter alone than in its sentence: the
+    lower of the piece's and the wider turn's probabilities decides, empathy keeps the piece's."""
+    prep = _prep("Not when you mail it.")
+    n = len(prep.tokens)
+    alone = _probs(dismissive=0.8, sympathy=0.7, empathy=0.9, empathy__reassurance=0.9)
+    assert {m.kind for m in decide(prep, [Scored(0, n, alone)], OPTS)} == {"dismissive", "sympathy", "empathy"}
+    wide = _probs(dismissive=OPTS.threshold_dismissive - 0.01, sympathy=0.6)
+    found = decide(prep, [Scored(0, n, alone)], OPTS, wide)
+    assert {m.kind for m in found} == {"sympathy", "empathy"}
+    assert next(m.confidence for m in found if m.kind == "sympathy") == 0.6
+
+
+def test_a_speakers_pieces_group_only_when_close_alone_and_at_most_three():
+    pieces = [utt("agent", 0, 1, "a"), utt("agent", 1.4, 2, "b"), utt("agent", 2.3, 3, "c"),
+              utt("agent", 3.2, 4, "d"), utt("customer", 4.1, 5, "e"), utt("agent", 5.2, 6, "f"),
+              utt("agent", 8.0, 9, "g")]
+    assert emp.speaker_groups(pieces, 1.5, most=3) == [[0, 1, 2], [3], [4], [5], [6]]
+    assert emp.speaker_groups(pieces, 0.5) == [[0, 1, 2, 3], [4], [5], [6]]
+    assert [u.text for u in emp.speaker_turns(pieces, 0.5)] == ["a b c d", "e", "f", "g"]
+
+
 def test_customer_distress_takes_the_most_likely_kind():
     prep = _prep("I've rung four times and nobody calls back.", "customer")
     n = len(prep.tokens)

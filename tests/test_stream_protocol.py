@@ -447,25 +447,27 @@ def test_while_others_wait_an_open_region_is_decoded_once_it_closes():
     m = CallMonitor.__new__(CallMonitor)  # pure state: the plan step, models not needed
     m.cfg = load_config()
     m.opts = m.cfg.stream
-    closed, young, old = (1 * SR, 3 * SR), (7 * SR, 10 * SR), (2 * SR, 10 * SR)
+    n = int(m.opts.hold_open) + 5                                    # seconds of buffer
+    closed, young, old = (1 * SR, 3 * SR), ((n - 3) * SR, n * SR), ((n - int(m.opts.hold_open) - 1) * SR, n * SR)
 
     def plan(regions, hold):
         m._speech_regions = lambda samples: list(regions)
         track = Track("agent", threading.Lock())
-        snap = (0.0, np.zeros(10 * SR, np.float32))
+        snap = (0.0, np.zeros(n * SR, np.float32))
         return m._plan(track, snap, False, hold), track, snap
 
     p, track, _ = plan([closed, young], hold=False)
-    assert p == (3.0, 7.0) and track.regions == (closed, young)
+    assert p == (3.0, n - 3.0) and track.regions == (closed, young)
     p, track, snap = plan([closed, young], hold=True)
-    assert p == (3.0, 7.0) and track.regions == (closed,) and track.decoded_to == 10.0
-    own = np.ones(int(10 / FRAME), bool)
+    assert p == (3.0, n - 3.0) and track.regions == (closed,) and track.decoded_to == n
+    own = np.ones(int(n / FRAME), bool)
     part = _part(snap, own, 0.0, track, True)
-    assert part.own[:int(7 / FRAME)].all() and not part.own[int(7 / FRAME):].any()  # nothing there to recover
+    held = int((n - 3) / FRAME)
+    assert part.own[:held].all() and not part.own[held:].any()      # nothing there to recover
     p, track, _ = plan([young], hold=True)
-    assert p == _HELD and track.decoded_to == 10.0
+    assert p == _HELD and track.decoded_to == n
     p, track, _ = plan([old], hold=True)
-    assert p == (None, 2.0) and track.regions == (old,) and track.held_from is None
+    assert p == (None, old[0] / SR) and track.regions == (old,) and track.held_from is None
 
 
 def test_context_is_never_decoded_again(cfg):

@@ -38,10 +38,12 @@ def _units(prep: Prepared, opts: EmpathyOptions) -> list[tuple[int, int]]:
 
 
 def score(preps: Sequence[Prepared], embedder: Embedder, model: PhrasingModel,
-          opts: EmpathyOptions) -> list[list[Scored]]:
-    """Per utterance (in conversation order), its units with their probabilities. Every text goes
-    to the embedder in one batch; an utterance's own embedding is its successors' context."""
-    units = [_units(p, opts) if p.speaker in model.sides else [] for p in preps]
+          opts: EmpathyOptions, only: Sequence[bool] | None = None) -> list[list[Scored]]:
+    """Per utterance (in conversation order), its units with their probabilities (none for those
+    `only` leaves out: they are context). Every text goes to the embedder in one batch; an
+    utterance's own embedding is its successors' context."""
+    units = [_units(p, opts) if p.speaker in model.sides and (only is None or only[i]) else []
+             for i, p in enumerate(preps)]
     whole = [" ".join(p.tokens) for p in preps]
     extra = [(i, u) for i, us in enumerate(units) for u in us[1:]]
     vectors = embedder.encode(whole + [" ".join(preps[i].tokens[u[0]:u[1]]) for i, u in extra]) \
@@ -94,16 +96,20 @@ def _thresholds(opts: EmpathyOptions) -> dict[str, float]:
             "sympathy": opts.threshold_sympathy, "distress": opts.threshold_distress}
 
 
-def decide(prep: Prepared, scored: Sequence[Scored], opts: EmpathyOptions) -> list[PhraseMatch]:
-    """Findings-to-be of one utterance from its units' probabilities."""
+def decide(prep: Prepared, scored: Sequence[Scored], opts: EmpathyOptions,
+           wider: dict[str, float] | None = None) -> list[PhraseMatch]:
+    """Findings-to-be of one utterance from its units' probabilities; dismissive and pity also need
+    the `wider` reading (the turn with the speaker's neighbouring pieces), where there is one, to
+    agree: the lower of the two decides."""
     if not scored:
         return []
     limits, found = _thresholds(opts), []
     if prep.speaker == "agent":
         for kind in ("dismissive", "sympathy"):
             best = _best(scored, kind)
-            if best.probs[kind] >= limits[kind]:
-                found.append(_match(prep, best, kind, None, best.probs[kind]))
+            p = min(best.probs[kind], wider[kind]) if wider is not None else best.probs[kind]
+            if p >= limits[kind]:
+                found.append(_match(prep, best, kind, None, p))
         best = _best(scored, "empathy")
         if best.probs["empathy"] >= limits["empathy"]:
             cats = sorted(EMPATHY_CATEGORIES, key=lambda c: -best.probs[f"empathy:{c}"])

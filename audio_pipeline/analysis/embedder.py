@@ -25,6 +25,8 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..memo import Memo
+
 log = logging.getLogger(__name__)
 
 _BATCH = 32           # sentences per forward pass; sorted by length so padding stays small
@@ -211,6 +213,21 @@ def _identity(model_dir: Path, size: int) -> str:
     phrasing head trained on one encoder refuses another."""
     cfg = json.loads((model_dir / "config.json").read_text())
     return f"{cfg.get('model_type', 'enc')}-{cfg.get('num_hidden_layers')}x{cfg.get('hidden_size')}:{size}"
+
+
+class CachedEmbedder:
+    """`Embedder` with an LRU of sentence vectors: a live server shares one between its calls (the
+    analysis re-reads the last minute every second); a review reads a turn again in a wider one."""
+
+    def __init__(self, inner: Embedder, size: int = 20000):
+        self.inner = inner
+        self.name = getattr(inner, "name", None)  # exemplar caches key on the model, not the wrapper
+        self.identity = getattr(inner, "identity", None)   # a phrasing head checks its encoder by this
+        self._memo = Memo(size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        rows = self._memo.rows(list(texts), self.inner.encode)
+        return np.stack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
 
 def encoder_identity(embedder: Embedder) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from audio_pipeline.analysis.embedder import Embedder, load_embedder
+from audio_pipeline.analysis.embedder import CachedEmbedder, Embedder, load_embedder
 from audio_pipeline.analysis.lexicon import (
     AGENT_KINDS,
     CUSTOMER_KINDS,
@@ -496,8 +496,10 @@ def analyze_empathy(conv: Conversation, lexicon: Lexicon, embedder: Embedder | N
         # at pauses, and where it cuts must not change what the turn says
         utts = speaker_turns(utts, opts.turn_join)
         preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
+        embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, 4096)
         scored = score(preps, embedder, model, opts)
-        matches = [decide(p, s, opts) for p, s in zip(preps, scored)]
+        wider = wider_readings(utts, lexicon, embedder, model, opts)
+        matches = [decide(p, s, opts, w) for p, s, w in zip(preps, scored, wider)]
         acknowledged = [u.start for u, s in zip(utts, scored)
                         if u.speaker == "agent" and acknowledgement(s) >= opts.threshold_answered]
     else:
@@ -529,15 +531,49 @@ def _classify_all(preps: Sequence[_Prepared], lexicon: Lexicon, embedder: Embedd
 def speaker_turns(utts: Sequence[Utterance], join: float) -> list[Utterance]:
     """Consecutive utterances of one speaker, nothing of the other party between them and less than
     `join` seconds apart, as one turn: the pieces ASR (or a live stream) cut a turn into at pauses."""
-    turns: list[Utterance] = []
-    for u in utts:
-        t = turns[-1] if turns else None
-        if t is not None and t.speaker == u.speaker and u.start - t.end < join:
-            words = (t.words + u.words) if t.words and u.words else ()
-            turns[-1] = Utterance(t.speaker, t.start, max(t.end, u.end), f"{t.text} {u.text}".strip(), words)
+    return [_joined([utts[i] for i in group]) for group in speaker_groups(utts, join)]
+
+
+def speaker_groups(utts: Sequence[Utterance], join: float, most: int = 0) -> list[list[int]]:
+    """Indexes of the utterances `speaker_turns` joins, group by group (at most `most` a group; 0:
+    no limit)."""
+    groups: list[list[int]] = []
+    for i, u in enumerate(utts):
+        g = groups[-1] if groups else None
+        t = utts[g[-1]] if g else None
+        if t is not None and t.speaker == u.speaker and u.start - t.end < join and not 0 < most <= len(g):
+            g.append(i)
         else:
-            turns.append(u)
-    return turns
+            groups.append([i])
+    return groups
+
+
+def _joined(utts: Sequence[Utterance]) -> Utterance:
+    first = utts[0]
+    words = tuple(w for u in utts for w in u.words) if all(u.words for u in utts) else ()
+    return Utterance(first.speaker, first.start, max(u.end for u in utts),
+                     " ".join(u.text for u in utts).strip(), words)
+
+
+def wider_readings(utts: Sequence[Utterance], lexicon: Lexicon, embedder: Embedder, model: "PhrasingModel",
+                   opts: EmpathyOptions) -> list[dict[str, float] | None]:
+    """Per turn, the model's probabilities for it read with the speaker's neighbouring turns (pieces
+    under `empathy.turn_read_wide` seconds apart, nothing of the other party between, at most three),
+    or None where it has none: ASR cuts a sentence at a pause, and a clause alone ("not when you
+    mail it") can read blunter than the sentence it belongs to."""
+    from .classified import score
+
+    groups = speaker_groups(utts, opts.turn_read_wide, most=3) if opts.turn_read_wide > opts.turn_join else []
+    if all(len(g) == 1 for g in groups):
+        return [None] * len(utts)
+    wide = [_joined([utts[i] for i in g]) for g in groups]
+    preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in wide]
+    scored = score(preps, embedder, model, opts, only=[len(g) > 1 for g in groups])
+    out: list[dict[str, float] | None] = [None] * len(utts)
+    for g, units in zip(groups, scored):
+        for i in g if len(g) > 1 else ():
+            out[i] = units[0].probs  # the whole of the wider turn
+    return out
 
 
 def _tokens(utt: Utterance) -> list[str]:
