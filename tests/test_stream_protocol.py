@@ -441,8 +441,8 @@ def test_while_others_wait_an_open_region_is_decoded_once_it_closes():
     import threading
 
     from audio_pipeline.config import load_config
-    from audio_pipeline.stream.monitor import _HELD, SR, CallMonitor, Track, _part
-    from audio_pipeline.transcribe import FRAME
+    from audio_pipeline.stream.monitor import _HELD, SR, CallMonitor, Track, _part, _settle_held
+    from audio_pipeline.transcribe import FRAME, OWN_PAD
 
     m = CallMonitor.__new__(CallMonitor)  # pure state: the plan step, models not needed
     m.cfg = load_config()
@@ -466,6 +466,10 @@ def test_while_others_wait_an_open_region_is_decoded_once_it_closes():
     assert part.own[:held].all() and not part.own[held:].any()      # nothing there to recover
     p, track, _ = plan([young], hold=True)
     assert p == _HELD and track.decoded_to == n
+    voice = np.zeros(int(n / FRAME), bool)
+    voice[int((n - 2) / FRAME):] = True                              # its own voice from n - 2 s
+    _settle_held(track, voice, 0.0, n)                               # the other party need not wait
+    assert track.settled == pytest.approx(n - 2 - OWN_PAD)
     p, track, _ = plan([old], hold=True)
     assert p == (None, old[0] / SR) and track.regions == (old,) and track.held_from is None
 

@@ -597,6 +597,8 @@ class CallMonitor:
         for r in (r for r in ROLES if plans[r] is not None):  # the speech about to be decoded, or held,
             # already tells who talks when
             self._voiced_edges(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
+        for r in (r for r in ROLES if plans[r] is _HELD):
+            _settle_held(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
         early = [] if final else self._early(now)
         # the second pass also costs decoding time: only while well ahead and the decoders have room
         # (measured: with 4 live calls on 2 cores, revising whenever decoding ran at its finest
@@ -1030,6 +1032,13 @@ def _same(a: Alert, f: Finding) -> bool:
     """The same event seen twice: one type, speaker and category, overlapping (or ≤ 1 s apart)."""
     return (a.kind == f.type and a.speaker == f.speaker and a.category == f.category
             and (min(a.end, f.end) - max(a.start, f.start) > -0.5 or abs(a.start - f.start) < 1.0))
+
+
+def _settle_held(track: Track, mask: np.ndarray, first: float, end: float) -> None:
+    """A held channel is settled up to where its open region's own voice starts, as a decoded one
+    is: the other party's lines need not wait for this party's region to close."""
+    onset = _own_onset(mask, first, max(track.held_from or 0.0, track.committed_until), end)
+    track.settled = max(track.settled, track.committed_until, min([w.start for w in track.hypothesis] + [onset]))
 
 
 def _own_onset(mask: np.ndarray, first: float, since: float, end: float) -> float:
