@@ -256,6 +256,26 @@ def test_shipped_model_separates_clear_cases(shipped):
     assert neutral == []
 
 
+def test_the_wider_reading_is_the_agents_pieces_read_together(shipped):
+    """Wired to the shipped model: an agent sentence cut at a pause gets one wider reading for both
+    pieces, equal to the model's reading of the whole sentence after the same context; a lone
+    piece and the customer's pieces get none."""
+    from audio_pipeline.analysis.classified import score
+
+    embedder, model = shipped
+    pieces = [utt("customer", 0, 3, "I posted it back on the ninth."),
+              utt("agent", 4, 6, "The return date is when we receive it."),
+              utt("agent", 7, 8, "Not when you mail it."),
+              utt("customer", 9, 10, "Oh."), utt("customer", 10.8, 11.5, "Right."),
+              utt("agent", 13, 15, "Is there anything else?")]
+    wider = emp.wider_readings(pieces, LEX, embedder, model, OPTS)
+    assert wider[0] is None and wider[3] is None and wider[4] is None and wider[5] is None
+    assert wider[1] is not None and wider[1] is wider[2]
+    whole = [pieces[0], emp.speaker_turns(pieces[1:3], 2.0)[0]]
+    preps = [emp._prepare(emp._tokens(u), u.speaker, LEX, OPTS) for u in whole]
+    assert wider[1]["dismissive"] == pytest.approx(score(preps, embedder, model, OPTS)[1][0].probs["dismissive"], abs=1e-5)
+
+
 def test_missed_empathy_depends_on_the_reply_in_context(shipped):
     worry = "My mum is eighty and she has had no heating for three days, I am scared she will get ill."
     ignored = conv(utt("customer", 0, 6, worry), utt("agent", 7, 10, "What is the account number please?"),

@@ -568,10 +568,12 @@ def wider_readings(utts: Sequence[Utterance], lexicon: Lexicon, embedder: Embedd
         return [None] * len(utts)
     wide = [_joined([utts[i] for i in g]) for g in groups]
     preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in wide]
-    scored = score(preps, embedder, model, opts, only=[len(g) > 1 for g in groups])
+    # only the agent's decisions read it (dismissive, pity); the rest are context
+    scored = score(preps, embedder, model, opts, only=[len(g) > 1 and wide[k].speaker == "agent"
+                                                       for k, g in enumerate(groups)])
     out: list[dict[str, float] | None] = [None] * len(utts)
     for g, units in zip(groups, scored):
-        for i in g if len(g) > 1 else ():
+        for i in g if units else ():
             out[i] = units[0].probs  # the whole of the wider turn
     return out
 
