@@ -59,7 +59,7 @@ def render_call(dialogue: dict, out: Path) -> list[dict]:
 def explain(review, turns: list[dict]) -> None:
     """Dev only: each labelled line the review got wrong (agent rows and customer distress), with
     what the review heard there: the utterances overlapping the line and the findings on it."""
-    kinds = {"dismissive": "dismissive", "sympathy": "sympathy", "customer_distress": "distress"}
+    kinds = {"customer_distress": "distress"}  # the finding type under the row's name
     for turn in turns:
         here = {f.type for f in review.findings if turn["start"] - 0.01 <= (f.start + f.end) / 2 <= turn["end"] + 0.01}
         labels = {lb.split(":", 1)[0] for lb in turn["labels"]} - {""}

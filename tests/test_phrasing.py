@@ -268,7 +268,8 @@ def test_the_wider_reading_is_the_agents_pieces_read_together(shipped):
               utt("agent", 7, 8, "Not when you mail it."),
               utt("customer", 9, 10, "Oh."), utt("customer", 10.8, 11.5, "Right."),
               utt("agent", 13, 15, "Is there anything else?")]
-    wider = emp.wider_readings(pieces, LEX, embedder, model, OPTS)
+    preps = [emp._prepare(emp._tokens(u), u.speaker, LEX, OPTS) for u in pieces]
+    wider = emp.wider_readings(pieces, preps, LEX, embedder, model, OPTS)
     assert wider[0] is None and wider[3] is None and wider[4] is None and wider[5] is None
     assert wider[1] is not None and wider[1] is wider[2]
     whole = [pieces[0], emp.speaker_turns(pieces[1:3], 2.0)[0]]

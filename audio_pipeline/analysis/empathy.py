@@ -498,7 +498,7 @@ def analyze_empathy(conv: Conversation, lexicon: Lexicon, embedder: Embedder | N
         preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in utts]
         embedder = embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder, 4096)
         scored = score(preps, embedder, model, opts)
-        wider = wider_readings(utts, lexicon, embedder, model, opts)
+        wider = wider_readings(utts, preps, lexicon, embedder, model, opts)
         matches = [decide(p, s, opts, w) for p, s, w in zip(preps, scored, wider)]
         acknowledged = [u.start for u, s in zip(utts, scored)
                         if u.speaker == "agent" and acknowledgement(s) >= opts.threshold_answered]
@@ -549,14 +549,17 @@ def speaker_groups(utts: Sequence[Utterance], join: float, most: int = 0) -> lis
 
 
 def _joined(utts: Sequence[Utterance]) -> Utterance:
-    first = utts[0]
+    if len(utts) == 1:
+        return utts[0]
+    text = utts[0].text
+    for u in utts[1:]:
+        text = f"{text} {u.text}".strip()
     words = tuple(w for u in utts for w in u.words) if all(u.words for u in utts) else ()
-    return Utterance(first.speaker, first.start, max(u.end for u in utts),
-                     " ".join(u.text for u in utts).strip(), words)
+    return Utterance(utts[0].speaker, utts[0].start, max(u.end for u in utts), text, words)
 
 
-def wider_readings(utts: Sequence[Utterance], lexicon: Lexicon, embedder: Embedder, model: "PhrasingModel",
-                   opts: EmpathyOptions) -> list[dict[str, float] | None]:
+def wider_readings(utts: Sequence[Utterance], preps: Sequence[_Prepared], lexicon: Lexicon, embedder: Embedder,
+                   model: "PhrasingModel", opts: EmpathyOptions) -> list[dict[str, float] | None]:
     """Per turn, the model's probabilities for it read with the speaker's neighbouring turns (pieces
     under `empathy.turn_read_wide` seconds apart, nothing of the other party between, at most three),
     or None where it has none: ASR cuts a sentence at a pause, and a clause alone ("not when you
@@ -566,11 +569,12 @@ def wider_readings(utts: Sequence[Utterance], lexicon: Lexicon, embedder: Embedd
     groups = speaker_groups(utts, opts.turn_read_wide, most=3) if opts.turn_read_wide > opts.turn_join else []
     if all(len(g) == 1 for g in groups):
         return [None] * len(utts)
-    wide = [_joined([utts[i] for i in g]) for g in groups]
-    preps = [_prepare(_tokens(u), u.speaker, lexicon, opts) for u in wide]
+    # a group of one is the turn itself, already prepared (`preps`: one per utterance of `utts`)
+    wide = [preps[g[0]] if len(g) == 1 else _prepare(_tokens(u), u.speaker, lexicon, opts)
+            for g in groups for u in [_joined([utts[i] for i in g])]]
     # only the agent's decisions read it (dismissive, pity); the rest are context
-    scored = score(preps, embedder, model, opts, only=[len(g) > 1 and wide[k].speaker == "agent"
-                                                       for k, g in enumerate(groups)])
+    scored = score(wide, embedder, model, opts, only=[len(g) > 1 and wide[k].speaker == "agent"
+                                                      for k, g in enumerate(groups)])
     out: list[dict[str, float] | None] = [None] * len(utts)
     for g, units in zip(groups, scored):
         for i in g if units else ():

@@ -400,6 +400,10 @@ class Job:
         return self.parts[len(self.parts) - len(self.revisions):]
 
     @property
+    def first_parts(self) -> tuple[Part, ...]:
+        return self.parts[:len(self.parts) - len(self.revisions)]
+
+    @property
     def seconds(self) -> float:
         """Audio this job adds to a pass: what Whisper hears, its context and speech regions (the
         silence between regions is skipped). Counted as whole buffers, nearly every job filled a
@@ -408,7 +412,7 @@ class Job:
 
     @property
     def first_pass_seconds(self) -> float:
-        return sum(len(p.samples) for p in self.parts[:len(self.parts) - len(self.revisions)]) / SR
+        return sum(len(p.samples) for p in self.first_parts) / SR
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,7 +671,7 @@ class CallMonitor:
         if job.due:
             self.stats.decodes += 1
             self.stats.decoded_audio += job.first_pass_seconds
-            self.stats.heard += sum(p.heard for p in job.parts[:len(job.parts) - n])
+            self.stats.heard += sum(p.heard for p in job.first_parts)
         self.stats.decoded = max(start + len(buf) / SR for start, buf in job.snaps.values())
         self.energy.forget_before(min(min(t.buf_start, t.unrevised[0]) for t in self.tracks.values()))
         self._frontier = min(t.settled for t in self.tracks.values())
