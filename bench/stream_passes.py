@@ -33,6 +33,7 @@ EVENTS: list[tuple[str, float, float, float]] = []   # (step, start, end, speech
 RSS: list[float] = []                                 # the process's resident memory (MB), once a second
 PASS_THREADS: dict[float, int] = {}                   # a pass's start -> the thread that ran it
 DECODES: list[tuple[int, float, float, bool, float]] = []  # Whisper decodes: (thread, start, end, retry, audio s)
+JOBS: list[tuple[float, float, bool, bool]] = []  # jobs prepared: (speech heard, of it second pass, spare, final)
 
 
 def _sample_rss(stop: threading.Event) -> None:
@@ -49,6 +50,8 @@ def _timed(owner, name: str, step: str) -> None:
         t0 = time.monotonic()
         out = inner(*args, **kwargs)
         heard = sum(p.heard for p in args[1]) if step == "pass" else 0.0
+        if step == "prepare":
+            JOBS.append((out.seconds, sum(p.heard for p in out.revision_parts), args[0].spare, out.final))
         EVENTS.append((step, t0, time.monotonic(), heard))
         if step == "pass":
             PASS_THREADS[t0] = threading.get_ident()
@@ -79,6 +82,16 @@ def slowest(passes: list, n: int = 8) -> None:
         inside = [d for d in DECODES if d[0] == tid and a <= d[1] and d[2] <= b + 0.01]
         steps = " ".join(f"{'r' if r else ''}{s:.0f}s:{t1 - t0:.1f}" for _, t0, t1, r, s in inside)
         print(f"  pass {b - a:.1f} s, heard {h:.0f} s: {len(inside)} decodes [{steps}]")
+
+
+def big_jobs(window: float) -> None:
+    """The jobs heard past one encoder window: what they held (a second-pass stretch, a call's
+    hang-up) and whether their call had the decoders to itself when it prepared them."""
+    big = [j for j in JOBS if j[0] > window]
+    print(f"jobs past one window ({window:g} s heard): {len(big)} of {len(JOBS)}; spare {sum(j[2] for j in big)}, "
+          f"with a second-pass stretch {sum(j[1] > 0 for j in big)}, final {sum(j[3] for j in big)}; heard "
+          + " ".join(f"{h:.0f}{'s' if spare else ''}{'+r' + format(r, '.0f') if r else ''}"
+                     for h, r, spare, _ in sorted(big, reverse=True)[:12]))
 
 
 def busy_share(step: str, t0: float, t1: float) -> dict[int, float]:
@@ -142,6 +155,7 @@ def main() -> None:
     worst(lags, t0s, passes)
     print("slowest passes:")
     slowest(passes)
+    big_jobs(cfg.stream.pass_seconds)
     jobs = sum(1 for e in EVENTS if e[0] == "complete")
     t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
     dur = np.array([b - a for _, a, b, _ in passes])
