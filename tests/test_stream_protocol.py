@@ -474,44 +474,6 @@ def test_while_others_wait_an_open_region_is_decoded_once_it_closes():
     assert p == (None, old[0] / SR) and track.regions == (old,) and track.held_from is None
 
 
-def test_while_others_wait_a_job_stays_within_one_window():
-    """A loaded server's job is kept to one encoder window of speech: the youngest regions, of
-    either channel, are left for the channel's next decode (as a young open region is), a channel
-    left with none is held; the job's oldest region is decoded however long it is."""
-    import threading
-
-    from audio_pipeline.config import load_config
-    from audio_pipeline.stream.monitor import _HELD, SR, CallMonitor, Track
-
-    m = CallMonitor.__new__(CallMonitor)  # pure state: the plan step, models not needed
-    m.cfg = load_config()
-    m.opts = m.cfg.stream
-    w = m.opts.pass_seconds
-    snaps = {r: (100.0, np.zeros(int(w + 10) * SR, np.float32)) for r in ("agent", "customer")}
-
-    def bound(agent, customer, plans, budget=w):
-        m.tracks = {r: Track(r, threading.Lock()) for r in ("agent", "customer")}
-        for r, regions in (("agent", agent), ("customer", customer)):
-            m.tracks[r].regions = tuple((int(a * SR), int(b * SR)) for a, b in regions)
-        m._bound(plans, snaps, False, budget)
-        return plans, m.tracks
-
-    half = w / 2
-    plans, tracks = bound([(1, half)], [(2, 2 + half - 4), (half + 1, half + 8)],
-                          {"agent": (100 + half, None), "customer": (100 + half + 8, None)})
-    assert plans["agent"] == (100 + half, None) and tracks["agent"].held_from is None
-    assert plans["customer"] == (100 + half - 2, 100 + half + 1)   # its youngest region waits
-    assert tracks["customer"].regions == ((2 * SR, int((half - 2) * SR)),)
-    assert tracks["customer"].held_from == 100 + half + 1
-    plans, tracks = bound([(1, half + 4)], [(5, half + 2)],
-                          {"agent": (100 + half + 4, None), "customer": (100 + half + 2, None)})
-    assert plans == {"agent": (100 + half + 4, None), "customer": _HELD} and tracks["customer"].held_from == 105
-    plans, tracks = bound([(0, w + 5)], [], {"agent": (None, 100.0), "customer": None})
-    assert plans["agent"] == (None, 100.0) and tracks["agent"].held_from is None  # never nothing decoded
-    plans, tracks = bound([(1, 3)], [(2, 4), (5, 7)], {"agent": (103, None), "customer": (107, None)}, budget=3)
-    assert plans["customer"] == _HELD                                 # a second-pass stretch took the rest
-
-
 def test_context_is_never_decoded_again(cfg):
     """A pass that loops over a part's context and its speech decodes only the speech again (with
     the context in front, the retry failed as the first decode had), and unheard context is not

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -590,18 +590,10 @@ class CallMonitor:
         # while other calls wait for a decoder, an open region is decoded once, when it closes
         hold = not final and not self.spare and self.opts.hold_open > 0
         plans = {r: self._plan(self.tracks[r], snaps[r], final, hold) for r in ROLES}
+        due = tuple(r for r in ROLES if plans[r] not in (None, _HELD))
         # context costs decoding time (its words are decoded again): only while keeping up (measured:
         # kept until the coarsest decoding, 4 calls no longer held and turn-taking alerts came later)
         context = self.decode_interval <= self.opts.decode_interval
-        # the second pass also costs decoding time: only while well ahead and the decoders have room
-        # (measured: with 4 live calls on 2 cores, revising whenever decoding ran at its finest
-        # interval let lag grow; a call well ahead still made a pass of 60 s of speech while the
-        # others waited); what it could not do waits for hang-up
-        keeping_up = context and self._lag_at_pass < self.opts.lag_low and self.spare
-        revisions = self._revisions(first, masks, False) if keeping_up and not final else []
-        if not final:  # a live job stays in one window: beside a stretch (its call well ahead), less
-            self._bound(plans, snaps, context, self.opts.pass_seconds - sum(p.heard for _, p in revisions))
-        due = tuple(r for r in ROLES if plans[r] not in (None, _HELD))
         # a looping stretch is decoded again in the same pass only while no other call waits for it
         loops = final or self.spare
         parts = tuple(_part(snaps[r], masks[r], first, self.tracks[r], context, loops) for r in due)
@@ -612,33 +604,14 @@ class CallMonitor:
         for r in (r for r in ROLES if plans[r] is _HELD):
             _settle_held(self.tracks[r], masks[r], first, snaps[r][0] + len(snaps[r][1]) / SR)
         early = [] if final else self._early(now)
+        # the second pass also costs decoding time: only while well ahead and the decoders have room
+        # (measured: with 4 live calls on 2 cores, revising whenever decoding ran at its finest
+        # interval let lag grow; a call well ahead still made a pass of 60 s of speech while the
+        # others waited); what it could not do waits for hang-up
+        keeping_up = context and self._lag_at_pass < self.opts.lag_low and self.spare
+        revisions = self._revisions(first, masks, False) if keeping_up and not final else []
         return Job(final, now, first, energies, masks, snaps, plans, due, parts + tuple(p for _, p in revisions),
                    tuple(early), tuple(r for r, _ in revisions))
-
-    def _bound(self, plans: dict[str, Any], snaps: Mapping[str, tuple[float, np.ndarray]], context: bool,
-               budget: float) -> None:
-        """A live job's first pass is kept to the `budget` (seconds heard) its encoder window has
-        left: its youngest speech regions, of either channel, are left for the channel's next
-        decode as a young open region is (`held_from`); the oldest region is always decoded."""
-        # a job of two windows was the slowest pass of a loaded server (measured: 42-59 s heard,
-        # 5.1-6.1 s, every waiting call's job behind it), also when its call had found the decoders
-        # free and added a second-pass stretch: by the time it ran, the others' jobs had come; left
-        # in the buffer, that speech rides in the channel's next pass. (The stretch keeps its whole
-        # window: cut to the room the first pass left, it cost customer WER +0.021 on the replay.)
-        def heard(r: str) -> float:
-            regions = self.tracks[r].regions
-            speech = sum(b - a for a, b in regions) / SR + CONTEXT_GAP * (1 + len(regions))
-            return speech + (len(self.tracks[r].context) / SR if context and regions else 0.0)
-
-        due = [r for r in ROLES if plans[r] not in (None, _HELD)]
-        over = lambda: sum(map(heard, due)) > budget  # noqa: E731
-        while over() and sum(len(self.tracks[r].regions) for r in due) > 1:
-            start, role = max((snaps[r][0] + self.tracks[r].regions[-1][0] / SR, r) for r in due)
-            track = self.tracks[role]
-            track.regions, track.held_from = track.regions[:-1], start
-            plans[role] = (snaps[role][0] + track.regions[-1][1] / SR, start) if track.regions else _HELD
-            if not track.regions:
-                due.remove(role)
 
     def _revisions(self, first: float, masks: Mapping[str, np.ndarray], rest: bool) -> list[tuple[Revision, Part]]:
         """Each party's committed audio that is due a second pass (all of it when `rest`): decoded
@@ -857,8 +830,7 @@ class CallMonitor:
             else:
                 # speech the VAD hears but Whisper writes no words for (music on hold, noise): let
                 # the oldest part go, counted, rather than let the buffer grow without bound
-                keep = min([w.start - 0.5 for w in rest] + [end - self.opts.max_buffer / 2]
-                           + [t for t in (track.held_from,) if t is not None])  # left out: decoded next
+                keep = min([w.start - 0.5 for w in rest] + [end - self.opts.max_buffer / 2])
                 if keep > (cut or buf_start):
                     self.stats.undecodable_seconds += keep - (cut or buf_start)
                     cut = keep
@@ -866,8 +838,6 @@ class CallMonitor:
             cut = max(cut or buf_start, min(spoken + OWN_PAD, end))
         if cut is not None and track.looped:
             cut = min(cut, hold)
-        if cut is not None and track.held_from is not None:  # speech left out of this decode stays
-            cut = min(cut, track.held_from)
         if cut is not None:
             track.trim(cut, self.opts.context_seconds)
         pending = [w.start for w in track.hypothesis] + ([hold] if track.looped else [])
