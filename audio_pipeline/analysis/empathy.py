@@ -572,7 +572,7 @@ def wider_readings(utts: Sequence[Utterance], preps: Sequence[_Prepared], lexico
     # a group of one is the turn itself, already prepared (`preps`: one per utterance of `utts`)
     wide = [preps[g[0]] if len(g) == 1 else _prepare(_tokens(u), u.speaker, lexicon, opts)
             for g in groups for u in [_joined([utts[i] for i in g])]]
-    # only the agent's decisions read it (dismissive, pity); the rest are context
+    # only the agent's dismissive decisions read it; the rest are context
     scored = score(wide, embedder, model, opts, only=[len(g) > 1 and wide[k].speaker == "agent"
                                                       for k, g in enumerate(groups)])
     out: list[dict[str, float] | None] = [None] * len(utts)
