@@ -60,6 +60,36 @@ def _timed(owner, name: str, step: str) -> None:
     setattr(owner, name, wrapper)
 
 
+RETRIES: list[tuple[bool, bool, float, float]] = []  # second decodes: (loops, recover, audio s, decode s)
+_FLAGS = threading.local()
+
+
+def _traced_retries(transcriber_cls) -> None:
+    """Each retry inside a pass with the flags its pass came with: a loop retried because a part
+    of the pass may retry (`loops`), or clear speech with no words recovered (`recover`)."""
+    transcribe, retry = transcriber_cls.transcribe, transcriber_cls._retry
+
+    def flagged(self, *args, **kwargs):
+        _FLAGS.value = (kwargs.get("loops", True), kwargs.get("recover", True))
+        return transcribe(self, *args, **kwargs)
+
+    def timed(self, samples, sample_rate, spans):
+        t0 = time.monotonic()
+        out = retry(self, samples, sample_rate, spans)
+        loops, recover = getattr(_FLAGS, "value", (True, True))
+        RETRIES.append((loops, recover, sum(b - a for a, b in spans), time.monotonic() - t0))
+        return out
+
+    transcriber_cls.transcribe, transcriber_cls._retry = flagged, timed
+
+
+def retry_causes() -> None:
+    print("retries (second decodes in a pass) by the pass's flags, count / audio s / decode s: " + ", ".join(
+        f"loops={lo} recover={re}: {len(rs)} / {sum(r[2] for r in rs):.0f} / {sum(r[3] for r in rs):.1f}"
+        for lo in (True, False) for re in (True, False)
+        for rs in [[r for r in RETRIES if r[0] == lo and r[1] == re and r[2] > 0]] if rs))
+
+
 def _traced_decodes(transcriber_cls) -> None:
     """Every Whisper decode inside a pass (its first, a looping or unheard stretch's retry, a
     stretched word's rewrite): what makes the slowest passes slow."""
@@ -129,6 +159,7 @@ def main() -> None:
     _timed(monitor.CallMonitor, "complete", "complete")
     from audio_pipeline.transcribe import WhisperTranscriber
     _traced_decodes(WhisperTranscriber)
+    _traced_retries(WhisperTranscriber)
     cfg = load_config(overrides=parse_overrides(args.set))
     _, srv, base = bench.start_server(cfg, Path(tempfile.mkdtemp()))
     from audio_pipeline.stream.client import load_call
@@ -156,6 +187,7 @@ def main() -> None:
     print("slowest passes:")
     slowest(passes)
     big_jobs(cfg.stream.pass_seconds)
+    retry_causes()
     jobs = sum(1 for e in EVENTS if e[0] == "complete")
     t0, t1 = min(e[1] for e in EVENTS), max(e[2] for e in EVENTS)
     dur = np.array([b - a for _, a, b, _ in passes])
