@@ -27,9 +27,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from phrasing_eval import DATA, log_test_scoring, model_record, score_dialogue  # noqa: E402
+from phrasing_eval import (  # noqa: E402
+    DATA,
+    add_set_option,
+    log_test_scoring,
+    model_record,
+    score_dialogue,
+    scoring_config,
+)
 
-from audio_pipeline.config import load_config, parse_overrides  # noqa: E402
 from audio_pipeline.evaluation import Tally  # noqa: E402
 from audio_pipeline.phrasing import corpus  # noqa: E402
 
@@ -80,13 +86,11 @@ def main() -> int:
     ap.add_argument("--split", choices=("dev", "test"), default="test")
     ap.add_argument("--dialogues", type=int, default=30)
     ap.add_argument("--method", choices=("model", "exemplar"), default="model")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a configuration override for a dev comparison (a test scoring uses the shipped settings)")
+    add_set_option(ap)
     ap.add_argument("--note", default="")
     ap.add_argument("--errors", action="store_true", help="dev only: print each line the review got wrong")
     args = ap.parse_args()
-    if args.set and args.split == "test":
-        ap.error("--set is for dev comparisons: the test split is scored with the shipped settings only")
+    cfg = scoring_config(ap, args)
     if args.errors and args.split == "test":
         ap.error("--errors reads the lines one by one: dev split only (the test split is scored, never read)")
     from audio_pipeline.pipeline import Reviewer
@@ -96,7 +100,6 @@ def main() -> int:
     step = max(1, len(chosen) // args.dialogues)
     chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts
     CACHE.mkdir(parents=True, exist_ok=True)
-    cfg = load_config(overrides=parse_overrides(args.set))
     cfg = replace(cfg, empathy=replace(cfg.empathy, model="auto" if args.method == "model" else "none"))
     reviewer = Reviewer(cfg, device="cpu")
     tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy")}

@@ -91,19 +91,28 @@ def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counte
     tallies["missed_empathy"].add(0, 0, len(moments) - len(found))
 
 
+def add_set_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override for a dev comparison (a test scoring uses the shipped settings)")
+
+
+def scoring_config(ap: argparse.ArgumentParser, args: argparse.Namespace):
+    """The configuration a scoring runs with: the shipped one, `--set` overrides on dev only."""
+    if args.set and args.split == "test":
+        ap.error("--set is for dev comparisons: the test split is scored with the shipped settings only")
+    return load_config(overrides=parse_overrides(args.set))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("dev", "test"), default="dev")
     ap.add_argument("--method", choices=("model", "exemplar", "lexicon"), default="model")
     ap.add_argument("--variant", choices=("text", "asr"), default="text")
     ap.add_argument("--every", type=int, default=1, help="dev only: every Nth dialogue (a quicker comparison)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a configuration override for a dev comparison (a test scoring uses the shipped settings)")
+    add_set_option(ap)
     ap.add_argument("--note", default="", help="why this scoring (logged with a test scoring)")
     args = ap.parse_args()
-    if args.set and args.split == "test":
-        ap.error("--set is for dev comparisons: the test split is scored with the shipped settings only")
-    cfg = load_config(overrides=parse_overrides(args.set)).empathy
+    cfg = scoring_config(ap, args).empathy
     opts = replace(cfg, semantic=args.method != "lexicon", model="auto" if args.method == "model" else "none")
     lexicon = load_lexicon(opts.lexicon_path)
     embedder = embedder_for(opts)

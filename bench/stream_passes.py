@@ -32,7 +32,8 @@ import stream as bench  # noqa: E402  (bench/stream.py: the server and the repla
 EVENTS: list[tuple[str, float, float, float]] = []   # (step, start, end, speech heard by a pass)
 RSS: list[float] = []                                 # the process's resident memory (MB), once a second
 PASS_THREADS: dict[float, int] = {}                   # a pass's start -> the thread that ran it
-DECODES: list[tuple[int, float, float, bool, float]] = []  # Whisper decodes: (thread, start, end, retry, audio s)
+# Whisper decodes: (thread, start, end, retry, audio s, the (loops, recover) flags of its pass)
+DECODES: list[tuple[int, float, float, bool, float, tuple[bool, bool]]] = []
 JOBS: list[tuple[float, float, bool, bool]] = []  # jobs prepared: (speech heard, of it second pass, spare, final)
 
 
@@ -60,34 +61,30 @@ def _timed(owner, name: str, step: str) -> None:
     setattr(owner, name, wrapper)
 
 
-RETRIES: list[tuple[bool, bool, float, float]] = []  # second decodes: (loops, recover, audio s, decode s)
 _FLAGS = threading.local()
 
 
-def _traced_retries(transcriber_cls) -> None:
-    """Each retry inside a pass with the flags its pass came with: a loop retried because a part
-    of the pass may retry (`loops`), or clear speech with no words recovered (`recover`)."""
-    transcribe, retry = transcriber_cls.transcribe, transcriber_cls._retry
+def _traced_flags(transcriber_cls) -> None:
+    """The flags a pass came with, for its decodes: whether a loop may be retried in it because
+    one of its parts may (`loops`), and whether clear speech with no words is recovered (`recover`)."""
+    inner = transcriber_cls.transcribe
 
     def flagged(self, *args, **kwargs):
         _FLAGS.value = (kwargs.get("loops", True), kwargs.get("recover", True))
-        return transcribe(self, *args, **kwargs)
+        return inner(self, *args, **kwargs)
 
-    def timed(self, samples, sample_rate, spans):
-        t0 = time.monotonic()
-        out = retry(self, samples, sample_rate, spans)
-        loops, recover = getattr(_FLAGS, "value", (True, True))
-        RETRIES.append((loops, recover, sum(b - a for a, b in spans), time.monotonic() - t0))
-        return out
-
-    transcriber_cls.transcribe, transcriber_cls._retry = flagged, timed
+    transcriber_cls.transcribe = flagged
 
 
 def retry_causes() -> None:
-    print("retries (second decodes in a pass) by the pass's flags, count / audio s / decode s: " + ", ".join(
-        f"loops={lo} recover={re}: {len(rs)} / {sum(r[2] for r in rs):.0f} / {sum(r[3] for r in rs):.1f}"
-        for lo in (True, False) for re in (True, False)
-        for rs in [[r for r in RETRIES if r[0] == lo and r[1] == re and r[2] > 0]] if rs))
+    """The retries (second decodes inside a pass) sorted by the flags of their pass."""
+    by: dict[tuple[bool, bool], list] = {}
+    for _, t0, t1, retry, audio, flags in DECODES:
+        if retry:
+            by.setdefault(flags, []).append((audio, t1 - t0))
+    print("retries by the pass's flags, count / audio s / decode s: " + ", ".join(
+        f"loops={lo} recover={re}: {len(rs)} / {sum(a for a, _ in rs):.0f} / {sum(t for _, t in rs):.1f}"
+        for (lo, re), rs in sorted(by.items(), reverse=True)))
 
 
 def _traced_decodes(transcriber_cls) -> None:
@@ -98,7 +95,8 @@ def _traced_decodes(transcriber_cls) -> None:
     def wrapper(self, audio, retry=False):
         t0 = time.monotonic()
         out = inner(self, audio, retry)
-        DECODES.append((threading.get_ident(), t0, time.monotonic(), retry, len(audio) / 16000))
+        DECODES.append((threading.get_ident(), t0, time.monotonic(), retry, len(audio) / 16000,
+                        getattr(_FLAGS, "value", (True, True))))
         return out
 
     transcriber_cls._decode = wrapper
@@ -110,7 +108,7 @@ def slowest(passes: list, n: int = 8) -> None:
     for _, a, b, h in sorted(passes, key=lambda e: e[1] - e[2])[:n]:
         tid = PASS_THREADS.get(a)
         inside = [d for d in DECODES if d[0] == tid and a <= d[1] and d[2] <= b + 0.01]
-        steps = " ".join(f"{'r' if r else ''}{s:.0f}s:{t1 - t0:.1f}" for _, t0, t1, r, s in inside)
+        steps = " ".join(f"{'r' if r else ''}{s:.0f}s:{t1 - t0:.1f}" for _, t0, t1, r, s, _ in inside)
         print(f"  pass {b - a:.1f} s, heard {h:.0f} s: {len(inside)} decodes [{steps}]")
 
 
@@ -159,7 +157,7 @@ def main() -> None:
     _timed(monitor.CallMonitor, "complete", "complete")
     from audio_pipeline.transcribe import WhisperTranscriber
     _traced_decodes(WhisperTranscriber)
-    _traced_retries(WhisperTranscriber)
+    _traced_flags(WhisperTranscriber)
     cfg = load_config(overrides=parse_overrides(args.set))
     _, srv, base = bench.start_server(cfg, Path(tempfile.mkdtemp()))
     from audio_pipeline.stream.client import load_call

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from audio_pipeline.stream.agreement import after, agreed_prefix, pause_after
-from audio_pipeline.stream.cache import CachedEmbedder
+from audio_pipeline.analysis.embedder import CachedEmbedder
 from audio_pipeline.stream.protocol import (ProtocolError, decode_frame, encode_mulaw, parse_json, parse_start)
 from audio_pipeline.types import Word
 

@@ -82,8 +82,8 @@ class StreamService:
             asr = replace(self.cfg.asr, channel_workers=self._workers)
             self.transcriber = WhisperTranscriber(asr, device=asr.device)
         if self.cfg.empathy.enabled:
+            from ..analysis.embedder import CachedEmbedder
             from ..analysis.empathy import embedder_for, load_lexicon
-            from .cache import CachedEmbedder
 
             self.lexicon = load_lexicon(self.cfg.empathy.lexicon_path)
             from ..language import load_phrasing_model
