@@ -2,9 +2,12 @@
 as stereo calls (agent on channel 0, customer on channel 1, TTS voices as in
 scripts/phrasing_asr.py, wideband or telephone band), reviewed by the full pipeline (tiny.en,
 turn-taking, the phrasing model), and the review's findings are scored per turn against the
-labels, exactly as bench/phrasing_eval.py scores transcripts.
+labels, exactly as bench/phrasing_eval.py scores transcripts; missed empathy also against the
+labelling guide's audio truth (`missed_in_window`: an acknowledgement within
+`empathy.missed_window` answers a moment even after the customer's next turn).
 
     python bench/phrasing_audio.py --dialogues 30 [--split test|dev] [--method model|exemplar] [--errors]
+    python bench/phrasing_audio.py --split dev --having sympathy --dialogues 30 --errors
 
 Rendered calls are cached under bench/.data/phrasing_calls (with their turn times), so a second
 run with another method reviews the same audio. A scoring of the test split is logged like
@@ -37,7 +40,7 @@ from phrasing_eval import (  # noqa: E402
 )
 
 from audio_pipeline.evaluation import Tally  # noqa: E402
-from audio_pipeline.phrasing import corpus  # noqa: E402
+from audio_pipeline.phrasing import corpus, moments  # noqa: E402
 
 CACHE = ROOT / "bench" / ".data" / "phrasing_calls"
 
@@ -62,7 +65,7 @@ def render_call(dialogue: dict, out: Path) -> list[dict]:
     return turns
 
 
-def explain(review, turns: list[dict]) -> None:
+def explain(review, turns: list[dict], window: float) -> None:
     """Dev only: each labelled line the review got wrong (agent rows and customer distress), with
     what the review heard there: the utterances overlapping the line and the findings on it."""
     kinds = {"customer_distress": "distress"}  # the finding type under the row's name
@@ -79,6 +82,26 @@ def explain(review, turns: list[dict]) -> None:
                            if u.speaker == turn["speaker"] and u.end > turn["start"] and u.start < turn["end"])
         print(f"  {turn['speaker']:8} want {sorted(want)} got {sorted(got)}\n    text : {turn['text']}\n"
               f"    heard: {heard}")
+    explain_missed(review, turns, window)
+
+
+def explain_missed(review, turns: list[dict], window: float) -> None:
+    """Dev only: missed-empathy findings with no true moment at their cue (false), and true moments
+    (the guide's audio truth) no finding points to (missed), each with the customer's line."""
+    said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
+    truth = moments.unanswered(said, [(t["start"], t["end"]) for t in turns], window)
+    at = {g: n for n, group in enumerate(truth) for g in group}
+    found = set()
+    for f in (f for f in review.findings if f.type == "missed_empathy"):
+        cue = moments.cue_turn(f.extra["cue_start"], [(t["speaker"], t["start"], t["end"]) for t in turns])
+        if cue in at:
+            found.add(at[cue])
+            continue
+        line = turns[cue] if cue is not None else {"text": "(no turn)", "labels": []}
+        print(f"  missed empathy, false: cue {line['labels']} {line['text']!r}\n    heard: {f.evidence}")
+    for n, group in enumerate(truth):
+        if n not in found:
+            print(f"  missed empathy, not found: {turns[group[0]]['labels']} {turns[group[0]]['text']!r}")
 
 
 def main() -> int:
@@ -89,20 +112,26 @@ def main() -> int:
     add_set_option(ap)
     ap.add_argument("--note", default="")
     ap.add_argument("--errors", action="store_true", help="dev only: print each line the review got wrong")
+    ap.add_argument("--having", metavar="LABEL", help="dev only: just the dialogues with a line labelled so "
+                    "(e.g. sympathy: a rare label's lines through audio, in numbers that say something)")
     args = ap.parse_args()
     cfg = scoring_config(ap, args)
     if args.errors and args.split == "test":
         ap.error("--errors reads the lines one by one: dev split only (the test split is scored, never read)")
+    if args.having and args.split == "test":
+        ap.error("--having chooses dialogues by their labels: dev split only (the test split is scored as drawn)")
     from audio_pipeline.pipeline import Reviewer
 
     split = corpus.split_of(DATA)
-    chosen = [d for d in corpus.read_dialogues(DATA) if split.get(d["batch"]) == args.split]
+    chosen = [d for d in corpus.read_dialogues(DATA) if split.get(d["batch"]) == args.split
+              and (not args.having or any(lb.split(":")[0] == args.having for t in d["turns"] for lb in t["labels"]))]
     step = max(1, len(chosen) // args.dialogues)
     chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts
     CACHE.mkdir(parents=True, exist_ok=True)
     cfg = replace(cfg, empathy=replace(cfg.empathy, model="auto" if args.method == "model" else "none"))
     reviewer = Reviewer(cfg, device="cpu")
-    tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy")}
+    tallies = {k: Tally() for k in ("empathy", "dismissive", "sympathy", "distress", "missed_empathy",
+                                    "missed_in_window")}
     confusion: Counter = Counter()
     audio_s, started = 0.0, time.perf_counter()
     for n, d in enumerate(chosen, 1):
@@ -113,10 +142,10 @@ def main() -> int:
         review = reviewer.review(wav)
         audio_s += review.audio.duration
         spoken = [t for t in turns if t["speaker"] in ("agent", "customer")]
-        score_dialogue(review.findings, spoken, tallies, confusion)
+        score_dialogue(review.findings, spoken, tallies, confusion, cfg.empathy.missed_window)
         if args.errors:
             print(f"{d['id']}:")
-            explain(review, spoken)
+            explain(review, spoken, cfg.empathy.missed_window)
         print(f"\r{n}/{len(chosen)} calls", end="", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
     print(file=sys.stderr)

@@ -58,7 +58,10 @@ def inside(f: dict, turn: dict) -> bool:
     return turn["start"] - 0.01 <= mid <= turn["end"] + 0.01
 
 
-def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counter) -> None:
+def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counter, window: float | None = None) -> None:
+    """Per turn, as the review's findings fall on it. With `window` (audio: turns carry start and
+    end), also `missed_in_window`: missed empathy against the guide's audio truth, where an
+    acknowledgement within that many seconds answers a moment after the customer's next turn too."""
     fs = [{"type": f.type, "start": f.start, "end": f.end, "category": f.category, **dict(f.extra)} for f in findings]
     for turn in turns:
         here = [f for f in fs if inside(f, turn)]
@@ -77,18 +80,26 @@ def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counte
             hit = any(f["type"] == "customer_distress" for f in here)
             want = bool(labels - {""})
             tallies["distress"].add(int(hit and want), int(hit and not want), int(want and not hit))
+    said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
+    score_missed(fs, turns, missed_moments.unanswered(said), tallies["missed_empathy"])
+    if window is not None:
+        times = [(t["start"], t["end"]) for t in turns]
+        score_missed(fs, turns, missed_moments.unanswered(said, times, window), tallies["missed_in_window"])
+
+
+def score_missed(fs: list[dict], turns, moments: list[list[int]], tally: Tally) -> None:
+    """A missed-empathy finding is right when its cue lies in a true moment not matched yet."""
     missed = [f for f in fs if f["type"] == "missed_empathy"]
-    moments = missed_moments.unanswered([(t["speaker"], t["text"], t["labels"]) for t in turns])
     found = set()
     for f in missed:
-        k = next((n for n, group in enumerate(moments)
-                  if any(turns[g]["start"] - 0.01 <= f["cue_start"] <= turns[g]["end"] + 0.01 for g in group)), None)
+        cue = missed_moments.cue_turn(f["cue_start"], [(t["speaker"], t["start"], t["end"]) for t in turns])
+        k = next((n for n, group in enumerate(moments) if cue in group), None)
         if k is None or k in found:
-            tallies["missed_empathy"].add(0, 1, 0)
+            tally.add(0, 1, 0)
         else:
             found.add(k)
-            tallies["missed_empathy"].add(1, 0, 0)
-    tallies["missed_empathy"].add(0, 0, len(moments) - len(found))
+            tally.add(1, 0, 0)
+    tally.add(0, 0, len(moments) - len(found))
 
 
 def add_set_option(ap: argparse.ArgumentParser) -> None:

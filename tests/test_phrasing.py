@@ -222,6 +222,26 @@ def test_missed_moments_from_labels():
     assert moments.agreement([[0, 1], [5]], [[1], [0], [7]]) == (1, 2, 1)
 
 
+def test_in_audio_an_acknowledgement_within_the_window_answers_a_moment():
+    """The guide's audio truth: an acknowledging agent turn within the window of the moment's end
+    answers it, even after the customer's next substantive turn; a later one does not."""
+    turns = [("customer", "I've been waiting three weeks for this.", ["frustration"]),
+             ("agent", "Can I take your reference?", []),
+             ("customer", "It's AB12 3CD, for what it's worth.", []),
+             ("agent", "Three weeks is far too long, I'm sorry.", ["empathy:apology"])]
+    assert moments.unanswered(turns) == [[0]]
+    assert moments.unanswered(turns, [(0, 3), (4, 6), (7, 10), (11, 14)], 15.0) == []
+    assert moments.unanswered(turns, [(0, 3), (4, 6), (7, 10), (19, 22)], 15.0) == [[0]]
+
+
+def test_a_cue_starting_in_the_padding_before_its_turn_is_on_that_turn():
+    turns = [("agent", 0.5, 2.0), ("customer", 2.8, 6.0), ("agent", 6.9, 9.0), ("customer", 9.6, 12.0)]
+    assert moments.cue_turn(3.1, turns) == 1
+    assert moments.cue_turn(9.3, turns) == 3          # 0.3 s early: the VAD's padding
+    assert moments.cue_turn(8.0, turns) is None       # inside the agent's turn
+    assert moments.cue_turn(2.1, turns) is None       # too early for any customer turn
+
+
 def test_acknowledgement_reads_empathy_or_sympathy():
     assert acknowledgement([Scored(0, 1, _probs(empathy=0.2, sympathy=0.6))]) == 0.6
     assert acknowledgement([]) == 0.0

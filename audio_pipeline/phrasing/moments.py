@@ -11,6 +11,7 @@ from typing import Sequence
 from .labels import EMPATHY_WANTED
 
 SUBSTANTIVE_WORDS = 3      # a customer turn this short ("yeah", "okay then") does not close a moment
+CUE_EARLY = 0.5            # s: how far before its turn a cue's first word may start through audio
 
 
 def wants_empathy(labels) -> bool:
@@ -21,8 +22,11 @@ def acknowledges(labels) -> bool:
     return any(lb.startswith("empathy:") or lb == "sympathy" for lb in labels)
 
 
-def unanswered(turns: Sequence[tuple[str, str, Sequence[str]]]) -> list[list[int]]:
-    """(speaker, text, labels) per turn -> the turn indices of each unanswered moment."""
+def unanswered(turns: Sequence[tuple[str, str, Sequence[str]]],
+               times: Sequence[tuple[float, float]] | None = None, window: float = 0.0) -> list[list[int]]:
+    """(speaker, text, labels) per turn -> the turn indices of each unanswered moment. With the
+    turns' (start, end) `times` (audio), an acknowledging agent turn starting within `window`
+    seconds of the moment's last turn's end answers it too, after the customer's next turn or not."""
     moments, i = [], 0
     while i < len(turns):
         speaker, _, labels = turns[i]
@@ -41,6 +45,9 @@ def unanswered(turns: Sequence[tuple[str, str, Sequence[str]]]) -> list[list[int
             elif who == "agent" and acknowledges(lbs):
                 answered = True
             j += 1
+        if not answered and times is not None:
+            answered = any(turns[k][0] == "agent" and acknowledges(turns[k][2])
+                           and times[k][0] <= times[group[-1]][1] + window for k in range(group[-1] + 1, len(turns)))
         if not answered:
             moments.append(group)
         i = group[-1] + 1
@@ -60,3 +67,12 @@ def agreement(truth: Sequence[Sequence[int]], found: Sequence[Sequence[int]]) ->
             taken.add(k)
             tp += 1
     return tp, fp, len(truth) - len(taken)
+
+
+def cue_turn(at: float, turns: Sequence[tuple[str, float, float]]) -> int | None:
+    """The customer turn ((speaker, start, end) per turn) a missed-empathy finding's cue starts on.
+    Through audio the cue's first word may start up to CUE_EARLY before its turn (the VAD's padding
+    reaches into the gap before it): matched only inside the turn, a finding on the right moment
+    counted as a false one and its moment as not found."""
+    return next((k for k, (who, start, end) in enumerate(turns)
+                 if who == "customer" and start - CUE_EARLY <= at <= end + 0.01), None)
