@@ -34,6 +34,7 @@ from phrasing_eval import (  # noqa: E402
     DATA,
     add_set_option,
     log_test_scoring,
+    match_missed,
     model_record,
     score_dialogue,
     scoring_config,
@@ -90,15 +91,13 @@ def explain_missed(review, turns: list[dict], window: float) -> None:
     (the guide's audio truth) no finding points to (missed), each with the customer's line."""
     said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
     truth = moments.unanswered(said, [(t["start"], t["end"]) for t in turns], window)
-    at = {g: n for n, group in enumerate(truth) for g in group}
-    found = set()
-    for f in (f for f in review.findings if f.type == "missed_empathy"):
-        cue = moments.cue_turn(f.extra["cue_start"], [(t["speaker"], t["start"], t["end"]) for t in turns])
-        if cue in at:
-            found.add(at[cue])
-            continue
-        line = turns[cue] if cue is not None else {"text": "(no turn)", "labels": []}
-        print(f"  missed empathy, false: cue {line['labels']} {line['text']!r}\n    heard: {f.evidence}")
+    findings = [f for f in review.findings if f.type == "missed_empathy"]
+    matched = match_missed([{"type": f.type, **dict(f.extra)} for f in findings], turns, truth)
+    for f, (cue, k) in zip(findings, matched):
+        if k is None:
+            line = turns[cue] if cue is not None else {"text": "(no turn)", "labels": []}
+            print(f"  missed empathy, false: cue {line['labels']} {line['text']!r}\n    heard: {f.evidence}")
+    found = {k for _, k in matched}
     for n, group in enumerate(truth):
         if n not in found:
             print(f"  missed empathy, not found: {turns[group[0]]['labels']} {turns[group[0]]['text']!r}")

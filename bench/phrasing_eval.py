@@ -87,19 +87,28 @@ def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counte
         score_missed(fs, turns, missed_moments.unanswered(said, times, window), tallies["missed_in_window"])
 
 
+def match_missed(findings, turns, moments: list[list[int]]) -> list[tuple[int | None, int | None]]:
+    """(the customer turn its cue starts on, the true moment it finds) per missed-empathy finding:
+    the moment is None where none lies at the cue, or where an earlier finding already took it."""
+    spans = [(t["speaker"], t["start"], t["end"]) for t in turns]
+    taken: set[int] = set()
+    out = []
+    for cue_start in (f["cue_start"] for f in findings if f["type"] == "missed_empathy"):
+        cue = missed_moments.cue_turn(cue_start, spans)
+        k = next((n for n, group in enumerate(moments) if cue in group), None)  # moments never share a turn
+        if k in taken:
+            k = None
+        elif k is not None:
+            taken.add(k)
+        out.append((cue, k))
+    return out
+
+
 def score_missed(fs: list[dict], turns, moments: list[list[int]], tally: Tally) -> None:
     """A missed-empathy finding is right when its cue lies in a true moment not matched yet."""
-    missed = [f for f in fs if f["type"] == "missed_empathy"]
-    found = set()
-    for f in missed:
-        cue = missed_moments.cue_turn(f["cue_start"], [(t["speaker"], t["start"], t["end"]) for t in turns])
-        k = next((n for n, group in enumerate(moments) if cue in group), None)
-        if k is None or k in found:
-            tally.add(0, 1, 0)
-        else:
-            found.add(k)
-            tally.add(1, 0, 0)
-    tally.add(0, 0, len(moments) - len(found))
+    found = [k for _, k in match_missed(fs, turns, moments)]
+    hits = sum(k is not None for k in found)
+    tally.add(hits, len(found) - hits, len(moments) - hits)
 
 
 def add_set_option(ap: argparse.ArgumentParser) -> None:
