@@ -8,6 +8,7 @@ labelling guide's audio truth (`missed_in_window`: an acknowledgement within
 
     python bench/phrasing_audio.py --dialogues 30 [--split test|dev] [--method model|exemplar] [--errors]
     python bench/phrasing_audio.py --split dev --having sympathy --dialogues 30 --errors
+    python bench/phrasing_audio.py --split dev --having sympathy --uncopied   # dialogues the model never read as ASR
 
 Rendered calls are cached under bench/.data/phrasing_calls (with their turn times), so a second
 run with another method reviews the same audio. A scoring of the test split is logged like
@@ -113,16 +114,20 @@ def main() -> int:
     ap.add_argument("--errors", action="store_true", help="dev only: print each line the review got wrong")
     ap.add_argument("--having", metavar="LABEL", help="dev only: just the dialogues with a line labelled so "
                     "(e.g. sympathy: a rare label's lines through audio, in numbers that say something)")
+    ap.add_argument("--uncopied", action="store_true", help="dev only: leave out the dialogues whose ASR-noisy "
+                    "copies (data/phrasing/asr) the model trained on: it has read tiny.en's text of them")
     args = ap.parse_args()
     cfg = scoring_config(ap, args)
     if args.errors and args.split == "test":
         ap.error("--errors reads the lines one by one: dev split only (the test split is scored, never read)")
-    if args.having and args.split == "test":
-        ap.error("--having chooses dialogues by their labels: dev split only (the test split is scored as drawn)")
+    if (args.having or args.uncopied) and args.split == "test":
+        ap.error("--having and --uncopied choose dialogues: dev split only (the test split is scored as drawn)")
     from audio_pipeline.pipeline import Reviewer
 
     split = corpus.split_of(DATA)
+    copied = {d["id"] for d in corpus.read_dialogues(DATA, "asr/*/part-*.jsonl")} if args.uncopied else set()
     chosen = [d for d in corpus.read_dialogues(DATA) if split.get(d["batch"]) == args.split
+              and d["id"] not in copied
               and (not args.having or any(lb.split(":")[0] == args.having for t in d["turns"] for lb in t["labels"]))]
     step = max(1, len(chosen) // args.dialogues)
     chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts

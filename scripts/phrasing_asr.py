@@ -9,6 +9,11 @@ pass (word timestamps); each word goes back to the turn whose audio holds its mi
 that got no words keep an empty text (the model never sees them).
 
     python scripts/phrasing_asr.py --data data/phrasing --fraction 0.4
+    python scripts/phrasing_asr.py --having sympathy,dismissive --fraction 0.5   # dev dialogues with those labels
+
+The selection is by a hash of the dialogue id, so a larger fraction keeps every copy a smaller one
+made, and the dialogues left without a copy stay the same for a bench to measure on
+(`bench/phrasing_audio.py --uncopied`).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synth_calls import WORK_SR, Voice, band_limit, tts  # noqa: E402
 
 GAP = 0.8
@@ -80,22 +86,32 @@ def noisy_copy(dialogue: dict, words: list[tuple[float, float, str]], spans: lis
     return dict(dialogue, turns=turns, variant="asr")
 
 
+def dialogues(root: Path, having: str | None) -> list[dict]:
+    from audio_pipeline.phrasing import corpus
+
+    found = list(corpus.read_dialogues(root))
+    if not having:
+        return found
+    wanted, split = set(having.split(",")), corpus.split_of(root)
+    return [d for d in found if split.get(d["batch"]) == "dev"
+            and any(label.split(":")[0] in wanted for t in d["turns"] for label in t["labels"])]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data/phrasing"))
     ap.add_argument("--fraction", type=float, default=0.4, help="share of dialogues to render")
+    ap.add_argument("--having", metavar="LABELS", help="comma list: only dev dialogues with a line labelled "
+                    "one of these (the labels the review misreads most through ASR)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from faster_whisper import WhisperModel
 
     from audio_pipeline.models import find_whisper
 
     model = WhisperModel(str(find_whisper("tiny.en")), device="cpu", compute_type="int8",
                          cpu_threads=args.threads)
-    todo = [d for part in sorted(args.data.glob("batches/*/part-*.jsonl"))
-            for d in map(json.loads, filter(str.strip, part.read_text(encoding="utf-8").splitlines()))
-            if selected(d["id"], args.fraction)]
+    todo = [d for d in dialogues(args.data, args.having) if selected(d["id"], args.fraction)]
     # one file per dialogue, in an order that mixes the batches: resumable, and any prefix of the
     # run covers every batch
     todo.sort(key=lambda d: _pick(d["id"], "order", 2**31))

@@ -107,6 +107,20 @@ def test_second_readings_are_the_corpus_dialogues_and_are_never_trained_on():
     ids = [d["id"] for d in corpus.read_dialogues(DATA)]
     assert len(ids) == len(set(ids))    # the corpus reader (training's) does not read them a second time
 
+def test_asr_copies_keep_their_dialogues_speakers_and_labels():
+    # a copy changes only the text (what tiny.en heard); it sits in its dialogue's batch, so it is
+    # on the same side of the split; a turn tiny.en heard nothing of keeps an empty text, but most
+    # turns are heard
+    authored = {d["id"]: d for d in corpus.read_dialogues(DATA)}
+    copies = list(corpus.read_dialogues(DATA, "asr/*/part-*.jsonl"))
+    assert copies
+    for c in copies:
+        d = authored[c["id"]]
+        assert c["batch"] == d["batch"] and c["variant"] == "asr"
+        assert [(t["speaker"], t["labels"]) for t in c["turns"]] == [(t["speaker"], t["labels"]) for t in d["turns"]]
+        assert sum(bool(t["text"].strip()) for t in c["turns"]) >= len(d["turns"]) // 2, c["id"]
+
+
 def test_features_layout():
     u = np.eye(4, dtype=np.float32)[:2]
     c = np.stack([context_vector([], 4), context_vector([np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]], 4)])
