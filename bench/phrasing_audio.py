@@ -128,7 +128,7 @@ def main() -> int:
     copied = {d["id"] for d in corpus.read_dialogues(DATA, "asr/*/part-*.jsonl")} if args.uncopied else set()
     chosen = [d for d in corpus.read_dialogues(DATA) if split.get(d["batch"]) == args.split
               and d["id"] not in copied
-              and (not args.having or any(lb.split(":")[0] == args.having for t in d["turns"] for lb in t["labels"]))]
+              and (not args.having or corpus.has_label(d, {args.having}))]
     step = max(1, len(chosen) // args.dialogues)
     chosen = chosen[::step][:args.dialogues]          # spread over the batches and their parts
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,7 @@ def dialogues(root: Path, having: str | None) -> list[dict]:
     if not having:
         return found
     wanted, split = set(having.split(",")), corpus.split_of(root)
-    return [d for d in found if split.get(d["batch"]) == "dev"
-            and any(label.split(":")[0] in wanted for t in d["turns"] for label in t["labels"])]
+    return [d for d in found if split.get(d["batch"]) == "dev" and corpus.has_label(d, wanted)]
 
 
 def main() -> int:

@@ -62,6 +62,12 @@ def load(root: Path, asr: bool = True, batches: set[str] | None = None) -> list[
     return found
 
 
+def has_label(dialogue: dict, wanted: set[str]) -> bool:
+    """Whether a line of the dialogue carries one of `wanted` (a category counts as its label:
+    "empathy:recap" is "empathy")."""
+    return any(label.split(":")[0] in wanted for t in dialogue["turns"] for label in t["labels"])
+
+
 def split_of(root: Path) -> dict[str, str]:
     """batch -> dev | test."""
     return json.loads((root / "splits.json").read_text())["batches"]
