@@ -107,6 +107,7 @@ def test_second_readings_are_the_corpus_dialogues_and_are_never_trained_on():
     ids = [d["id"] for d in corpus.read_dialogues(DATA)]
     assert len(ids) == len(set(ids))    # the corpus reader (training's) does not read them a second time
 
+
 def test_a_dialogue_has_a_label_when_one_line_carries_it_or_its_category():
     d = {"turns": [{"speaker": "agent", "text": "Oh you poor thing.", "labels": ["sympathy"]},
                    {"speaker": "agent", "text": "So the parcel came back to us.", "labels": ["empathy:recap"]}]}
