@@ -39,10 +39,11 @@ from phrasing_eval import (  # noqa: E402
     model_record,
     score_dialogue,
     scoring_config,
+    true_moments,
 )
 
 from audio_pipeline.evaluation import Tally  # noqa: E402
-from audio_pipeline.phrasing import corpus, moments  # noqa: E402
+from audio_pipeline.phrasing import corpus  # noqa: E402
 
 CACHE = ROOT / "bench" / ".data" / "phrasing_calls"
 
@@ -90,8 +91,7 @@ def explain(review, turns: list[dict], window: float) -> None:
 def explain_missed(review, turns: list[dict], window: float) -> None:
     """Dev only: missed-empathy findings with no true moment at their cue (false), and true moments
     (the guide's audio truth) no finding points to (missed), each with the customer's line."""
-    said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
-    truth = moments.unanswered(said, [(t["start"], t["end"]) for t in turns], window)
+    truth = true_moments(turns, window)
     findings = [f for f in review.findings if f.type == "missed_empathy"]
     matched = match_missed([{"type": f.type, **dict(f.extra)} for f in findings], turns, truth)
     for f, (cue, k) in zip(findings, matched):

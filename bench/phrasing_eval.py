@@ -80,11 +80,17 @@ def score_dialogue(findings, turns, tallies: dict[str, Tally], confusion: Counte
             hit = any(f["type"] == "customer_distress" for f in here)
             want = bool(labels - {""})
             tallies["distress"].add(int(hit and want), int(hit and not want), int(want and not hit))
-    said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
-    score_missed(fs, turns, missed_moments.unanswered(said), tallies["missed_empathy"])
+    score_missed(fs, turns, true_moments(turns), tallies["missed_empathy"])
     if window is not None:
-        times = [(t["start"], t["end"]) for t in turns]
-        score_missed(fs, turns, missed_moments.unanswered(said, times, window), tallies["missed_in_window"])
+        score_missed(fs, turns, true_moments(turns, window), tallies["missed_in_window"])
+
+
+def true_moments(turns, window: float | None = None) -> list[list[int]]:
+    """The labelled unanswered moments: by turns, or with `window` by the guide's audio truth."""
+    said = [(t["speaker"], t["text"], t["labels"]) for t in turns]
+    if window is None:
+        return missed_moments.unanswered(said)
+    return missed_moments.unanswered(said, [(t["start"], t["end"]) for t in turns], window)
 
 
 def match_missed(findings, turns, moments: list[list[int]]) -> list[tuple[int | None, int | None]]:
